@@ -21,6 +21,11 @@ class AuxOp:
         return {"name": self.name, "kind": self.kind, "in_elems": self.in_elems, "out_elems": self.out_elems}
 
 
+def _layer_json(l: Layer) -> dict:
+    return {"name": l.name, "op": l.op, "dims": l.dims, "stride": l.stride, "dilation": l.dilation,
+            "padding": l.padding, "bias": l.bias, "macs": l.macs, "params": l.params}
+
+
 @dataclass(frozen=True)
 class Network:
     name: str
@@ -66,7 +71,7 @@ class Network:
         return {
             "name": self.name,
             "resolution": self.resolution,
-            "layers": [dict(l.to_dict(), macs=l.macs, params=l.params) for l in self.layers],
+            "layers": [_layer_json(l) for l in self.layers],
             "aux": [a.to_dict() for a in self.aux],
             "total": {"macs": self.macs, "params": self.params, "layers": len(self.layers)},
             "unique_shapes": len(self.unique_shapes()),
@@ -77,7 +82,9 @@ class Network:
         try:
             layers = []
             for ld in d["layers"]:
-                ld = {k: v for k, v in ld.items() if k not in ("macs", "params", "dims")}
+                ld = dict(ld)
+                ld.update(ld.pop("dims", {}))
+                ld = {k: v for k, v in ld.items() if k not in ("macs", "params")}
                 layers.append(Layer.from_dict(ld))
             aux = [AuxOp(**a) for a in d.get("aux", [])]
             return cls(name=d["name"], layers=tuple(layers), aux=tuple(aux), resolution=d.get("resolution"))
