@@ -1,0 +1,307 @@
+"""Analytical cost of one mapped layer: the readable scalar path.
+
+A mapping is given as three integer arrays (the layout the numba batch kernel in
+``kernel.py`` also uses; ``mappings.Mapping`` builds them):
+
+- ``temporal[l, d]``: temporal tiling factor of loop dimension ``d`` (``DIMS`` order) at memory
+  level ``l`` (0 = register file, 1 = global buffer, 2 = DRAM). Loops at level ``l`` iterate
+  over tiles held at level ``l-1``.
+- ``spatial[a, d]``: spatial unrolling factor of ``d`` on array dimension ``a`` (between the
+  global buffer and the register files).
+- ``order[l, :]``: a permutation of the 8 dimension indices, innermost loop first.
+
+The rules (Timeloop-style reuse analysis on a roofline) are in the project's design notes; the
+ones that need a word:
+
+- Tiles are projections of the loop extents below a level, capped at the layer bounds
+  (padding iterations waste cycles but hold no data); input tiles include the halo.
+- Fills of a level: walk every temporal loop above it from innermost outward; non-unit loops
+  irrelevant to the data space that sit innermost keep the tile (reuse); from the first relevant
+  loop outward every loop multiplies the fill count.
+- Outputs: every visit of an output tile writes it back to the parent; all visits but the
+  first read the partial sums back (read-modify-write).
+- Spatial: the parent reads the array's footprint once per fill (multicast of data irrelevant
+  to an array dimension; the halo shared by neighbouring PEs); partial sums reduced across an
+  array dimension are summed in the network, so the parent sees one write per output.
+- Each real MAC reads a weight and an input and reads and writes a partial sum in the PE's
+  register file. Padding iterations cost cycles, not energy.
+- Latency ``max(compute cycles, ceil(traffic_l / bandwidth_l))`` (double buffering assumed).
+- Per-access energies are per 16-bit word and scale with each data space's word width.
+- Capacity: tiles must fit each level; an overflowing mapping is invalid, never clamped.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.layer import DATA_SPACES, DIMS, RELEVANT, Layer
+
+from .spec import Accelerator
+
+COMPONENTS = ("mac", "rf", "noc", "glb", "dram")
+BOUNDS = ("compute", "rf", "glb", "dram")
+REF_WORD_BITS = 16
+
+# Reason codes shared with the batch kernel (0 = valid).
+REASONS = {
+    0: "",
+    1: "a spatial factor is on a loop dimension the array dimension cannot parallelize",
+    2: "spatial factors exceed an array dimension's size",
+    3: "the factors do not cover a loop bound",
+    4: "a loop order is not a permutation of the 8 dimensions",
+    5: "tiles overflow the register file",
+    6: "tiles overflow the global buffer",
+    7: "a factor is not a positive integer",
+}
+
+
+@dataclass
+class Cost:
+    """Cost of one layer under one mapping. ``valid=False`` carries the reason and no cost."""
+
+    valid: bool
+    reason: str = ""
+    macs: int = 0
+    cycles: int = 0
+    compute_cycles: int = 0
+    energy_pj: float = 0.0
+    energy_by_component: dict = field(default_factory=dict)
+    energy_by_space: dict = field(default_factory=dict)
+    accesses: dict = field(default_factory=dict)  # level -> space -> {"reads", "writes"}
+    utilization: float = 0.0
+    bound: str = ""
+    clock_mhz: float = 0.0
+
+    @property
+    def edp(self) -> float:
+        """Energy-delay product in pJ x cycles."""
+        return self.energy_pj * self.cycles
+
+    @property
+    def latency_ms(self) -> float:
+        return self.cycles / (self.clock_mhz * 1e3) if self.clock_mhz else 0.0
+
+    @property
+    def edp_js(self) -> float:
+        return self.energy_pj * 1e-12 * self.latency_ms * 1e-3
+
+    def to_dict(self) -> dict:
+        d = {"valid": self.valid}
+        if not self.valid:
+            d["reason"] = self.reason
+            return d
+        d.update(macs=self.macs, cycles=self.cycles, compute_cycles=self.compute_cycles,
+                 latency_ms=self.latency_ms, energy_pj=self.energy_pj, edp=self.edp,
+                 edp_js=self.edp_js, utilization=self.utilization, bound=self.bound,
+                 energy_by_component=self.energy_by_component,
+                 energy_by_space=self.energy_by_space, accesses=self.accesses)
+        return d
+
+
+# ---- helpers shared with the lower bound ---------------------------------------------------
+def tile_elems(space: str, ext, layer: Layer) -> int:
+    """Elements of ``space`` touched by loop extents ``ext`` (DIMS order), capped at the layer."""
+    g, n, k, c, p, q, r, s = (min(int(e), b) for e, b in zip(ext, layer.bounds))
+    if space == "W":
+        return g * k * c * r * s
+    if space == "O":
+        return g * n * k * p * q
+    h = min((p - 1) * layer.stride + (r - 1) * layer.dilation + 1, layer.H)
+    w = min((q - 1) * layer.stride + (s - 1) * layer.dilation + 1, layer.W_in)
+    return g * n * c * h * w
+
+
+def access_energies(acc: Accelerator) -> dict:
+    """Per-access energy (pJ) of each level and data space: ``{(level, space): (read, write)}``."""
+    out = {}
+    for lvl in ("rf", "glb", "dram"):
+        m = acc.level(lvl)
+        for x in DATA_SPACES:
+            f = acc.word_bits[x] / REF_WORD_BITS
+            out[(lvl, x)] = (m.read_energy_pj * f, m.write_energy_pj * f)
+    for x in DATA_SPACES:
+        out[("noc", x)] = acc.noc_energy_pj * acc.word_bits[x] / REF_WORD_BITS
+    return out
+
+
+def _fills(space: str, child: int, temporal, order) -> tuple[int, int]:
+    """(fill count, distinct tiles) of ``space`` at level ``child`` from the loops above it."""
+    rel = RELEVANT[space]
+    fills, distinct, started = 1, 1, False
+    for lvl in range(child + 1, 3):
+        for d in order[lvl]:
+            f = int(temporal[lvl][d])
+            if f == 1:
+                continue
+            relevant = DIMS[d] in rel
+            if relevant:
+                distinct *= f
+            if not started and not relevant:
+                continue  # stationary: the tile stays through this loop
+            started = True
+            fills *= f
+    return fills, distinct
+
+
+def check_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> int:
+    """Reason code (0 = valid) for structure, coverage and capacity."""
+    A = len(acc.array)
+    for l in range(3):
+        if sorted(int(x) for x in order[l]) != list(range(8)):
+            return 4
+    for row in list(temporal) + list(spatial):
+        if any(int(f) < 1 for f in row):
+            return 7
+    for a in range(A):
+        prod = 1
+        for d in range(8):
+            f = int(spatial[a][d])
+            if f > 1 and DIMS[d] not in acc.array[a].loops:
+                return 1
+            prod *= f
+        if prod > acc.array[a].size:
+            return 2
+    for a in range(A, len(spatial)):
+        if any(int(f) != 1 for f in spatial[a]):
+            return 2
+    for d, bound in enumerate(layer.bounds):
+        cover = math.prod(int(temporal[l][d]) for l in range(3)) * math.prod(int(spatial[a][d]) for a in range(len(spatial)))
+        if cover < bound:
+            return 3
+    sp = [math.prod(int(spatial[a][d]) for a in range(len(spatial))) for d in range(8)]
+    ext0 = [int(temporal[0][d]) for d in range(8)]
+    ext1 = [int(temporal[0][d]) * sp[d] * int(temporal[1][d]) for d in range(8)]
+    for lvl, ext, code in (("rf", ext0, 5), ("glb", ext1, 6)):
+        m = acc.level(lvl)
+        need = {x: tile_elems(x, ext, layer) * acc.word_bits[x] / 8 for x in DATA_SPACES}
+        if m.split_bytes:
+            if any(need[x] > m.split_bytes.get(x, 0) for x in DATA_SPACES):
+                return code
+        elif sum(need.values()) > m.capacity_bytes:
+            return code
+    return 0
+
+
+def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> Cost:
+    """Cost of ``layer`` on ``acc`` under the mapping arrays (see module docstring)."""
+    reason = check_mapping(layer, acc, temporal, spatial, order)
+    if reason:
+        return Cost(valid=False, reason=REASONS[reason])
+    macs = layer.macs
+    nsp = len(spatial)
+    sp = [math.prod(int(spatial[a][d]) for a in range(nsp)) for d in range(8)]
+    pes = math.prod(sp)  # active PEs
+    ext0 = [int(temporal[0][d]) for d in range(8)]
+    ext_s = [ext0[d] * sp[d] for d in range(8)]
+    ext1 = [ext_s[d] * int(temporal[1][d]) for d in range(8)]
+
+    acc_count = {lvl: {x: {"reads": 0, "writes": 0} for x in DATA_SPACES} for lvl in ("rf", "glb", "dram")}
+    noc_words = {x: 0 for x in DATA_SPACES}
+    for x in DATA_SPACES:
+        t0 = tile_elems(x, ext0, layer)
+        foot = tile_elems(x, ext_s, layer)
+        t1 = tile_elems(x, ext1, layer)
+        f0, d0 = _fills(x, 0, temporal, order)
+        f1, d1 = _fills(x, 1, temporal, order)
+        rf, glb, dram = acc_count["rf"][x], acc_count["glb"][x], acc_count["dram"][x]
+        if x in ("W", "I"):
+            rf["reads"] += macs
+            rf["writes"] += f0 * t0 * pes
+            noc_words[x] += f0 * t0 * pes
+            glb["reads"] += f0 * foot
+            glb["writes"] += f1 * t1
+            dram["reads"] += f1 * t1
+        else:
+            rf["reads"] += macs + f0 * t0 * pes            # MAC read-modify-write + drains
+            rf["writes"] += macs + (f0 - d0) * t0 * pes    # MAC updates + partial-sum refills
+            noc_words[x] += (2 * f0 - d0) * t0 * pes
+            glb["writes"] += f0 * foot + (f1 - d1) * t1
+            glb["reads"] += (f0 - d0) * foot + f1 * t1
+            dram["writes"] += f1 * t1
+            dram["reads"] += (f1 - d1) * t1
+
+    e = access_energies(acc)
+    by_space = {}
+    comp = {"mac": macs * acc.mac_energy_pj, "rf": 0.0, "noc": 0.0, "glb": 0.0, "dram": 0.0}
+    for x in DATA_SPACES:
+        ex = 0.0
+        for lvl in ("rf", "glb", "dram"):
+            rd, wr = e[(lvl, x)]
+            v = acc_count[lvl][x]["reads"] * rd + acc_count[lvl][x]["writes"] * wr
+            comp[lvl] += v
+            ex += v
+        v = noc_words[x] * e[("noc", x)]
+        comp["noc"] += v
+        ex += v
+        by_space[x] = ex
+    energy = comp["mac"] + comp["rf"] + comp["noc"] + comp["glb"] + comp["dram"]
+
+    compute = math.prod(int(temporal[l][d]) for l in range(3) for d in range(8))
+    terms = {"compute": compute}
+    rf_bw = acc.rf.bw_words_per_cycle
+    if rf_bw:
+        per_pe = sum(acc_count["rf"][x]["reads"] + acc_count["rf"][x]["writes"] for x in DATA_SPACES) / pes
+        terms["rf"] = math.ceil(per_pe / rf_bw)
+    for lvl in ("glb", "dram"):
+        words = sum(acc_count[lvl][x]["reads"] + acc_count[lvl][x]["writes"] for x in DATA_SPACES)
+        terms[lvl] = math.ceil(words / acc.level(lvl).bw_words_per_cycle)
+    bound = max(BOUNDS, key=lambda b: (terms.get(b, -1), -BOUNDS.index(b)))
+    cycles = terms[bound]
+    return Cost(valid=True, macs=macs, cycles=cycles, compute_cycles=compute, energy_pj=energy,
+                energy_by_component=comp, energy_by_space=by_space, accesses=acc_count,
+                utilization=macs / (cycles * acc.num_pes), bound=bound, clock_mhz=acc.clock_mhz)
+
+
+# ---- lower bound ---------------------------------------------------------------------------
+@dataclass
+class LowerBound:
+    cycles: int
+    energy_pj: float
+    dram_words: int
+
+    @property
+    def edp(self) -> float:
+        return self.energy_pj * self.cycles
+
+    def to_dict(self) -> dict:
+        return {"cycles": self.cycles, "energy_pj": self.energy_pj, "dram_words": self.dram_words, "edp": self.edp}
+
+
+def _touched(out_len: int, k: int, stride: int, dil: int) -> int:
+    """Input rows (or cols) actually read by a strided, dilated window."""
+    return len({p * stride + r * dil for p in range(out_len) for r in range(k)})
+
+
+def compulsory_words(layer: Layer) -> dict:
+    """Words every mapping must move from DRAM: each weight, each touched input, each output."""
+    h = _touched(layer.P, layer.R, layer.stride, layer.dilation)
+    w = _touched(layer.Q, layer.S, layer.stride, layer.dilation)
+    return {"W": layer.weight_elems, "I": layer.G * layer.N * layer.C * h * w, "O": layer.output_elems}
+
+
+def lower_bound(layer: Layer, acc: Accelerator) -> LowerBound:
+    """A bound no mapping can beat: ``ceil(MACs/#PEs)`` cycles, compulsory DRAM traffic, and the
+    energy of the MACs, their register-file accesses and one pass of every compulsory word
+    through DRAM and the global buffer."""
+    comp = compulsory_words(layer)
+    e = access_energies(acc)
+    energy = layer.macs * acc.mac_energy_pj
+    energy += layer.macs * (e[("rf", "W")][0] + e[("rf", "I")][0] + e[("rf", "O")][0] + e[("rf", "O")][1])
+    for x in ("W", "I"):
+        energy += comp[x] * (e[("dram", x)][0] + e[("glb", x)][1] + e[("glb", x)][0])
+    energy += comp["O"] * (e[("dram", "O")][1] + e[("glb", "O")][0] + e[("glb", "O")][1])
+    words = sum(comp.values())
+    cycles = max(-(-layer.macs // acc.num_pes), math.ceil(words / acc.dram.bw_words_per_cycle))
+    return LowerBound(cycles=cycles, energy_pj=energy, dram_words=words)
+
+
+def as_arrays(temporal, spatial, order):
+    """Normalize mapping arrays to int64 numpy arrays with three spatial rows."""
+    t = np.asarray(temporal, dtype=np.int64).reshape(3, 8)
+    s = np.ones((3, 8), dtype=np.int64)
+    s_in = np.asarray(spatial, dtype=np.int64).reshape(-1, 8)
+    s[: s_in.shape[0]] = s_in
+    o = np.asarray(order, dtype=np.int64).reshape(3, 8)
+    return t, s, o

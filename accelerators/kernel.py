@@ -1,0 +1,318 @@
+"""The numba batch cost kernel: many candidate mappings of one layer in one call.
+
+Same rules as the scalar path in ``cost.py`` (a test checks that both agree exactly), on
+integer arrays: ``T[b, level, dim]`` temporal factors, ``S[b, arraydim, dim]`` spatial
+factors (three rows; unused rows all ones), ``O[b, level, :]`` loop orders innermost first.
+Results come back as a float64 matrix, one row per candidate, columns named in ``COLUMNS``.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from models.layer import DATA_SPACES, DIMS, RELEVANT, Layer
+
+from .cost import BOUNDS, COMPONENTS, REASONS, access_energies
+from .spec import Accelerator
+
+COLUMNS = ("reason", "cycles", "energy_pj", "edp", "utilization", "bound", "compute_cycles",
+           "e_mac", "e_rf", "e_noc", "e_glb", "e_dram", "e_W", "e_I", "e_O",
+           "dram_words", "glb_words")
+COL = {c: i for i, c in enumerate(COLUMNS)}
+NCOL = len(COLUMNS)
+
+# bit x of _REL_BITS[d] is set when loop dimension d indexes data space x (W, I, O)
+_REL_BITS = np.array([sum(1 << i for i, x in enumerate(DATA_SPACES) if d in RELEVANT[x]) for d in DIMS], dtype=np.int64)
+
+
+def hw_arrays(acc: Accelerator) -> dict:
+    """The accelerator as the flat arrays the kernel takes (computed once per accelerator)."""
+    allowed = np.zeros((3, 8), dtype=np.int64)
+    asize = np.ones(3, dtype=np.int64)
+    for a, ad in enumerate(acc.array):
+        asize[a] = ad.size
+        for loop in ad.loops:
+            allowed[a, DIMS.index(loop)] = 1
+    # capacities: [level(rf, glb), 0..2 per space | 3 total]; -1 marks "not split"
+    caps = np.full((2, 4), -1.0)
+    for i, lvl in enumerate(("rf", "glb")):
+        m = acc.level(lvl)
+        if m.split_bytes:
+            for j, x in enumerate(DATA_SPACES):
+                caps[i, j] = m.split_bytes.get(x, 0)
+        else:
+            caps[i, 3] = m.capacity_bytes
+    e = access_energies(acc)
+    en = np.zeros((4, 2, 3))  # [rf, glb, dram, noc][read, write][space]
+    for li, lvl in enumerate(("rf", "glb", "dram")):
+        for j, x in enumerate(DATA_SPACES):
+            en[li, 0, j], en[li, 1, j] = e[(lvl, x)]
+    for j, x in enumerate(DATA_SPACES):
+        en[3, 0, j] = en[3, 1, j] = e[("noc", x)]
+    bw = np.array([acc.rf.bw_words_per_cycle or 0.0, acc.glb.bw_words_per_cycle, acc.dram.bw_words_per_cycle])
+    bits = np.array([acc.word_bits[x] for x in DATA_SPACES], dtype=np.float64)
+    scal = np.array([acc.mac_energy_pj, float(acc.num_pes), float(len(acc.array))])
+    return {"allowed": allowed, "asize": asize, "caps": caps, "en": en, "bw": bw, "bits": bits, "scal": scal}
+
+
+def layer_array(layer: Layer) -> np.ndarray:
+    return np.array(list(layer.bounds) + [layer.stride, layer.dilation, layer.H, layer.W_in, layer.macs],
+                    dtype=np.int64)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _tile(space, g, n, k, c, p, q, r, s, lay):
+    if space == 0:
+        return g * k * c * r * s
+    if space == 2:
+        return g * n * k * p * q
+    h = min((p - 1) * lay[8] + (r - 1) * lay[9] + 1, lay[10])
+    w = min((q - 1) * lay[8] + (s - 1) * lay[9] + 1, lay[11])
+    return g * n * c * h * w
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _tiles(e, lay, out3):
+    g = min(e[0], lay[0]); n = min(e[1], lay[1]); k = min(e[2], lay[2]); c = min(e[3], lay[3])
+    p = min(e[4], lay[4]); q = min(e[5], lay[5]); r = min(e[6], lay[6]); s = min(e[7], lay[7])
+    for x in range(3):
+        out3[x] = _tile(x, g, n, k, c, p, q, r, s, lay)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, out,
+              e0, es, e1, t0, ft, t1, fill0, dist0, fill1, dist1, acc):
+    # ---- structure and coverage ----
+    for l in range(3):
+        seen = 0
+        for i in range(8):
+            d = O[b, l, i]
+            if d < 0 or d > 7 or (seen >> d) & 1:
+                out[b, 0] = 4
+                return
+            seen |= 1 << d
+    for l in range(3):
+        for d in range(8):
+            if T[b, l, d] < 1 or S[b, l, d] < 1:
+                out[b, 0] = 7
+                return
+    nA = int(scal[2])
+    for a in range(3):
+        prod = 1
+        for d in range(8):
+            f = S[b, a, d]
+            if f > 1 and (a >= nA or allowed[a, d] == 0):
+                out[b, 0] = 1 if a < nA else 2
+                return
+            prod *= f
+        if prod > asize[a]:
+            out[b, 0] = 2
+            return
+    pes = 1
+    compute = 1
+    for d in range(8):
+        sp = S[b, 0, d] * S[b, 1, d] * S[b, 2, d]
+        tt = T[b, 0, d] * T[b, 1, d] * T[b, 2, d]
+        if tt * sp < lay[d]:
+            out[b, 0] = 3
+            return
+        pes *= sp
+        compute *= tt
+        e0[d] = T[b, 0, d]
+        es[d] = T[b, 0, d] * sp
+        e1[d] = es[d] * T[b, 1, d]
+    # ---- capacity ----
+    _tiles(e0, lay, t0)
+    _tiles(e1, lay, t1)
+    for li in range(2):
+        tt = t0 if li == 0 else t1
+        tot = 0.0
+        for x in range(3):
+            need = tt[x] * bits[x] / 8.0
+            if caps[li, 3] < 0.0:
+                if need > caps[li, x]:
+                    out[b, 0] = 5 + li
+                    return
+            tot += need
+        if caps[li, 3] >= 0.0 and tot > caps[li, 3]:
+            out[b, 0] = 5 + li
+            return
+    _tiles(es, lay, ft)
+    # ---- fills: walk the DRAM loops (fills of the GLB), then the GLB loops below them (fills
+    # of the RF), all three data spaces at once and without data-dependent branches ----
+    macs = lay[12]
+    s0 = 0; s1 = 0; s2 = 0          # "a relevant loop has been seen" per space
+    f1_0 = 1; f1_1 = 1; f1_2 = 1    # fills of the GLB
+    d1_0 = 1; d1_1 = 1; d1_2 = 1    # distinct GLB tiles
+    all2 = 1
+    for i in range(8):
+        d = O[b, 2, i]
+        f = T[b, 2, d]
+        m = rel[d] * (f != 1)
+        r0 = m & 1; r1 = (m >> 1) & 1; r2 = (m >> 2) & 1
+        s0 |= r0; s1 |= r1; s2 |= r2
+        fm = f - 1
+        d1_0 *= 1 + fm * r0; d1_1 *= 1 + fm * r1; d1_2 *= 1 + fm * r2
+        f1_0 *= 1 + fm * s0; f1_1 *= 1 + fm * s1; f1_2 *= 1 + fm * s2
+        all2 *= f
+    g0 = 0; g1 = 0; g2 = 0
+    p0 = 1; p1 = 1; p2 = 1          # GLB-loop part of the RF fills
+    dg0 = 1; dg1 = 1; dg2 = 1
+    for i in range(8):
+        d = O[b, 1, i]
+        f = T[b, 1, d]
+        m = rel[d] * (f != 1)
+        r0 = m & 1; r1 = (m >> 1) & 1; r2 = (m >> 2) & 1
+        g0 |= r0; g1 |= r1; g2 |= r2
+        fm = f - 1
+        dg0 *= 1 + fm * r0; dg1 *= 1 + fm * r1; dg2 *= 1 + fm * r2
+        p0 *= 1 + fm * g0; p1 *= 1 + fm * g1; p2 *= 1 + fm * g2
+    fill0[0] = p0 * all2 if g0 else f1_0
+    fill0[1] = p1 * all2 if g1 else f1_1
+    fill0[2] = p2 * all2 if g2 else f1_2
+    dist0[0] = dg0 * d1_0; dist0[1] = dg1 * d1_1; dist0[2] = dg2 * d1_2
+    fill1[0] = f1_0; fill1[1] = f1_1; fill1[2] = f1_2
+    dist1[0] = d1_0; dist1[1] = d1_1; dist1[2] = d1_2
+    # ---- accesses: acc[x, 0..6] = rf_r rf_w gb_r gb_w dr_r dr_w noc ----
+    for x in range(2):
+        f0 = fill0[x]
+        f1 = fill1[x]
+        acc[x, 0] = macs
+        acc[x, 1] = f0 * t0[x] * pes
+        acc[x, 2] = f0 * ft[x]
+        acc[x, 3] = f1 * t1[x]
+        acc[x, 4] = f1 * t1[x]
+        acc[x, 5] = 0
+        acc[x, 6] = f0 * t0[x] * pes
+    f0 = fill0[2]; d0 = dist0[2]; f1 = fill1[2]; d1 = dist1[2]
+    acc[2, 0] = macs + f0 * t0[2] * pes
+    acc[2, 1] = macs + (f0 - d0) * t0[2] * pes
+    acc[2, 2] = (f0 - d0) * ft[2] + f1 * t1[2]
+    acc[2, 3] = f0 * ft[2] + (f1 - d1) * t1[2]
+    acc[2, 4] = (f1 - d1) * t1[2]
+    acc[2, 5] = f1 * t1[2]
+    acc[2, 6] = (2 * f0 - d0) * t0[2] * pes
+    # ---- energy (same summation order as the scalar path) ----
+    c_mac = macs * scal[0]
+    c_rf = 0.0; c_noc = 0.0; c_glb = 0.0; c_dram = 0.0
+    for x in range(3):
+        ex = 0.0
+        v = acc[x, 0] * en[0, 0, x] + acc[x, 1] * en[0, 1, x]
+        c_rf += v
+        ex += v
+        v = acc[x, 2] * en[1, 0, x] + acc[x, 3] * en[1, 1, x]
+        c_glb += v
+        ex += v
+        v = acc[x, 4] * en[2, 0, x] + acc[x, 5] * en[2, 1, x]
+        c_dram += v
+        ex += v
+        v = acc[x, 6] * en[3, 0, x]
+        c_noc += v
+        ex += v
+        out[b, 12 + x] = ex
+    energy = c_mac + c_rf + c_noc + c_glb + c_dram
+    # ---- roofline ----
+    cycles = compute
+    bound = 0
+    if bw[0] > 0.0:
+        per_pe = (acc[0, 0] + acc[0, 1] + acc[1, 0] + acc[1, 1] + acc[2, 0] + acc[2, 1]) / pes
+        t = math.ceil(per_pe / bw[0])
+        if t > cycles:
+            cycles = t
+            bound = 1
+    gw = acc[0, 2] + acc[0, 3] + acc[1, 2] + acc[1, 3] + acc[2, 2] + acc[2, 3]
+    t = math.ceil(gw / bw[1])
+    if t > cycles:
+        cycles = t
+        bound = 2
+    dw = acc[0, 4] + acc[0, 5] + acc[1, 4] + acc[1, 5] + acc[2, 4] + acc[2, 5]
+    t = math.ceil(dw / bw[2])
+    if t > cycles:
+        cycles = t
+        bound = 3
+    out[b, 0] = 0
+    out[b, 1] = cycles
+    out[b, 2] = energy
+    out[b, 3] = energy * cycles
+    out[b, 4] = macs / (cycles * scal[1])
+    out[b, 5] = bound
+    out[b, 6] = compute
+    out[b, 7] = c_mac
+    out[b, 8] = c_rf
+    out[b, 9] = c_noc
+    out[b, 10] = c_glb
+    out[b, 11] = c_dram
+    out[b, 15] = dw
+    out[b, 16] = gw
+
+
+_CHUNK = 4096
+
+
+@njit(cache=True, error_model="numpy")
+def _eval_range(lo, hi, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, out):
+    e0 = np.zeros(8, np.int64)
+    es = np.zeros(8, np.int64)
+    e1 = np.zeros(8, np.int64)
+    t0 = np.zeros(3, np.int64)
+    ft = np.zeros(3, np.int64)
+    t1 = np.zeros(3, np.int64)
+    fill0 = np.zeros(3, np.int64)
+    dist0 = np.zeros(3, np.int64)
+    fill1 = np.zeros(3, np.int64)
+    dist1 = np.zeros(3, np.int64)
+    acc = np.zeros((3, 7), np.int64)
+    for b in range(lo, hi):
+        _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, out,
+                  e0, es, e1, t0, ft, t1, fill0, dist0, fill1, dist1, acc)
+
+
+# Parallel lowering blocks LLVM's optimizations of the loop body, so the parallel loop only
+# hands out chunks and each chunk runs the serially compiled ``_eval_range``.
+@njit(cache=True, parallel=True, error_model="numpy")
+def _eval_batch(T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, out):
+    B = T.shape[0]
+    nchunks = (B + _CHUNK - 1) // _CHUNK
+    for c in prange(nchunks):
+        _eval_range(c * _CHUNK, min(B, (c + 1) * _CHUNK), T, S, O, lay, allowed, asize, caps, en,
+                    bw, bits, scal, rel, out)
+
+
+def evaluate_batch(layer: Layer, acc: Accelerator | dict, T, S, O, out=None) -> np.ndarray:
+    """Evaluate ``B`` mappings; returns a ``(B, NCOL)`` float64 matrix (see ``COLUMNS``).
+
+    ``acc`` may be the dict from ``hw_arrays(acc)`` to skip its conversion in hot loops.
+    Invalid rows have a non-zero ``reason`` code (``cost.REASONS``) and zeros elsewhere.
+    """
+    hw = acc if isinstance(acc, dict) else hw_arrays(acc)
+    T = np.ascontiguousarray(T, dtype=np.int64)
+    S = np.ascontiguousarray(S, dtype=np.int64)
+    O = np.ascontiguousarray(O, dtype=np.int64)
+    if S.shape[1] < 3:
+        S = np.concatenate([S, np.ones((S.shape[0], 3 - S.shape[1], 8), np.int64)], axis=1)
+    if out is None:
+        out = np.zeros((T.shape[0], NCOL))
+    else:
+        out[:] = 0.0
+    _eval_batch(T, S, O, layer_array(layer), hw["allowed"], hw["asize"], hw["caps"], hw["en"],
+                hw["bw"], hw["bits"], hw["scal"], _REL_BITS, out)
+    return out
+
+
+def row_reason(row) -> str:
+    return REASONS[int(row[COL["reason"]])]
+
+
+def bound_name(code) -> str:
+    return BOUNDS[int(code)]
+
+
+def set_threads(n: int) -> None:
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+__all__ = ["COLUMNS", "COL", "NCOL", "COMPONENTS", "evaluate_batch", "hw_arrays", "layer_array",
+           "row_reason", "bound_name", "set_threads"]

@@ -1,0 +1,238 @@
+"""Accelerator description: a spatial PE array over a three-level memory hierarchy.
+
+Levels, innermost first: a per-PE register file (``rf``), a shared global buffer (``glb``)
+and ``dram``. Each array dimension has a size and the loop dimensions it may parallelize (the
+dataflow). Per-access energies are derived from an energy table (``energy.py``) unless a
+level states them explicitly. Loaded from and saved to YAML; validated on load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from models.errors import AcceleratorError
+from models.layer import DATA_SPACES, DIMS
+
+LEVELS: tuple[str, ...] = ("rf", "glb", "dram")
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass(frozen=True)
+class ArrayDim:
+    size: int
+    loops: tuple[str, ...]
+
+    def to_dict(self):
+        return {"size": self.size, "loops": list(self.loops)}
+
+
+@dataclass(frozen=True)
+class MemoryLevel:
+    """One memory level. ``capacity_bytes`` is per PE for the register file.
+
+    ``split_bytes`` (optional) gives a separate capacity per data space (W, I, O); then the
+    shared ``capacity_bytes`` is their sum. ``bw_words_per_cycle`` of ``None`` means the
+    level is never a roof (register files next to the MAC).
+    """
+
+    capacity_bytes: int | None
+    bw_words_per_cycle: float | None
+    read_energy_pj: float
+    write_energy_pj: float
+    split_bytes: dict | None = None
+
+    def to_dict(self):
+        d = asdict(self)
+        if self.split_bytes is None:
+            d.pop("split_bytes")
+        return d
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    name: str
+    array: tuple[ArrayDim, ...]
+    rf: MemoryLevel
+    glb: MemoryLevel
+    dram: MemoryLevel
+    mac_energy_pj: float
+    noc_energy_pj: float
+    word_bits: dict = field(default_factory=lambda: {"W": 16, "I": 16, "O": 16})
+    clock_mhz: float = 200.0
+    energy_table: str = ""
+    notes: str = ""
+
+    # ---- derived ------------------------------------------------------------------------
+    @property
+    def num_pes(self) -> int:
+        return math.prod(a.size for a in self.array)
+
+    @property
+    def onchip_bytes(self) -> int:
+        return self.rf.capacity_bytes * self.num_pes + self.glb.capacity_bytes
+
+    def level(self, name: str) -> MemoryLevel:
+        return getattr(self, name)
+
+    def fingerprint(self) -> str:
+        """Stable hash of everything that changes a cost (not the name or notes)."""
+        d = self.to_dict()
+        for k in ("name", "notes", "energy_table"):
+            d.pop(k, None)
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def with_name(self, name: str) -> "Accelerator":
+        return replace(self, name=name)
+
+    # ---- serialization ------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "clock_mhz": self.clock_mhz,
+            "word_bits": dict(self.word_bits),
+            "array": [a.to_dict() for a in self.array],
+            "rf": self.rf.to_dict(),
+            "glb": self.glb.to_dict(),
+            "dram": self.dram.to_dict(),
+            "mac_energy_pj": self.mac_energy_pj,
+            "noc_energy_pj": self.noc_energy_pj,
+            "energy_table": self.energy_table,
+            "notes": self.notes,
+        }
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path) -> None:
+        Path(path).write_text(self.to_yaml())
+
+
+# ---- loading and validation ---------------------------------------------------------------
+def _num(d: dict, key: str, where: str, *, positive=True, allow_none=False, integer=False):
+    if key not in d:
+        raise AcceleratorError(f"{where}: missing field '{key}'")
+    v = d[key]
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise AcceleratorError(f"{where}: '{key}' must be a number, got {v!r}")
+    if not math.isfinite(v) or (positive and v <= 0) or (not positive and v < 0):
+        raise AcceleratorError(f"{where}: '{key}' must be {'> 0' if positive else '>= 0'}, got {v!r}")
+    if integer:
+        if int(v) != v:
+            raise AcceleratorError(f"{where}: '{key}' must be an integer, got {v!r}")
+        v = int(v)
+    return v
+
+
+def _level(d: dict, name: str, table, is_dram: bool) -> MemoryLevel:
+    where = f"accelerator.{name}"
+    if not isinstance(d, dict):
+        raise AcceleratorError(f"{where}: expected a mapping, got {type(d).__name__}")
+    split = None
+    cap_field = d.get("capacity_bytes")
+    if isinstance(cap_field, dict):
+        unknown = set(cap_field) - set(DATA_SPACES)
+        if unknown:
+            raise AcceleratorError(f"{where}.capacity_bytes: unknown data space(s) {sorted(unknown)} (known: W I O)")
+        split = {k: _num(cap_field, k, f"{where}.capacity_bytes", integer=True) for k in DATA_SPACES if k in cap_field}
+        cap = sum(split.values())
+    elif is_dram:
+        cap = None if cap_field is None else _num(d, "capacity_bytes", where, integer=True)
+    else:
+        cap = _num(d, "capacity_bytes", where, integer=True)
+    bw = _num(d, "bw_words_per_cycle", where, allow_none=not is_dram) if ("bw_words_per_cycle" in d or is_dram) else None
+    if "read_energy_pj" in d or "write_energy_pj" in d:
+        rd = _num(d, "read_energy_pj", where, positive=False)
+        wr = _num(d, "write_energy_pj", where, positive=False)
+    else:
+        rd = wr = table.access_energy_pj(name, cap)
+    return MemoryLevel(capacity_bytes=cap, bw_words_per_cycle=bw, read_energy_pj=rd,
+                       write_energy_pj=wr, split_bytes=split)
+
+
+def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
+    """Build and validate an ``Accelerator`` from a plain dict (as parsed from YAML)."""
+    from .energy import load_energy_table
+
+    if not isinstance(d, dict):
+        raise AcceleratorError(f"{source}: expected a mapping at top level")
+    known = {"name", "clock_mhz", "word_bits", "array", "rf", "glb", "dram", "mac_energy_pj",
+             "noc_energy_pj", "energy_table", "notes"}
+    unknown = set(d) - known
+    if unknown:
+        raise AcceleratorError(f"{source}: unknown field(s) {sorted(unknown)}")
+    for key in ("array", "rf", "glb", "dram"):
+        if key not in d:
+            raise AcceleratorError(f"{source}: missing field '{key}'")
+    table = load_energy_table(d.get("energy_table") or "eyeriss-65nm")
+    arr = d["array"]
+    if not isinstance(arr, list) or not 1 <= len(arr) <= 3:
+        raise AcceleratorError(f"{source}: 'array' must list 1 to 3 dimensions")
+    dims = []
+    for i, a in enumerate(arr):
+        where = f"{source}.array[{i}]"
+        if not isinstance(a, dict):
+            raise AcceleratorError(f"{where}: expected a mapping with 'size' and 'loops'")
+        size = _num(a, "size", where, integer=True)
+        loops = a.get("loops")
+        if isinstance(loops, str):
+            loops = [loops]
+        if not loops or not isinstance(loops, list):
+            raise AcceleratorError(f"{where}: 'loops' must name at least one loop dimension")
+        bad = [x for x in loops if x not in DIMS]
+        if bad:
+            raise AcceleratorError(f"{where}: unknown loop dimension(s) {bad} (known: {' '.join(DIMS)})")
+        dims.append(ArrayDim(size=size, loops=tuple(loops)))
+    wb = d.get("word_bits", {"W": 16, "I": 16, "O": 16})
+    if isinstance(wb, int):
+        wb = {k: wb for k in DATA_SPACES}
+    if not isinstance(wb, dict) or set(wb) != set(DATA_SPACES):
+        raise AcceleratorError(f"{source}: 'word_bits' must give W, I and O (or one integer)")
+    wb = {k: _num(wb, k, f"{source}.word_bits", integer=True) for k in DATA_SPACES}
+    mac = d["mac_energy_pj"] if "mac_energy_pj" in d else table.mac_energy_pj(wb)
+    noc = d["noc_energy_pj"] if "noc_energy_pj" in d else table.noc_energy_pj()
+    mac = _num({"mac_energy_pj": mac}, "mac_energy_pj", source, positive=False)
+    noc = _num({"noc_energy_pj": noc}, "noc_energy_pj", source, positive=False)
+    return Accelerator(
+        name=str(d.get("name", "custom")),
+        array=tuple(dims),
+        rf=_level(d["rf"], "rf", table, False),
+        glb=_level(d["glb"], "glb", table, False),
+        dram=_level(d["dram"], "dram", table, True),
+        mac_energy_pj=mac,
+        noc_energy_pj=noc,
+        word_bits=wb,
+        clock_mhz=_num(d, "clock_mhz", source) if "clock_mhz" in d else 200.0,
+        energy_table=table.name,
+        notes=str(d.get("notes", "")).strip(),
+    )
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_accelerator(name_or_path) -> Accelerator:
+    """Load a preset by name (``eyeriss``) or an accelerator YAML file by path."""
+    if isinstance(name_or_path, Accelerator):
+        return name_or_path
+    s = str(name_or_path)
+    p = Path(s)
+    if not (s.endswith((".yaml", ".yml")) or p.is_file()):
+        p = PRESET_DIR / f"{s.lower()}.yaml"
+        if not p.is_file():
+            raise AcceleratorError(f"unknown accelerator '{s}' (presets: {', '.join(preset_names())}; or give a YAML path)")
+    elif not p.is_file():
+        raise AcceleratorError(f"accelerator file not found: {s}")
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise AcceleratorError(f"{p.name}: malformed YAML ({str(e).splitlines()[0]})") from None
+    return accelerator_from_dict(d, source=p.name)
