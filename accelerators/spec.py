@@ -48,8 +48,9 @@ class MemoryLevel:
 
     def to_dict(self):
         d = asdict(self)
-        if self.split_bytes is None:
-            d.pop("split_bytes")
+        split = d.pop("split_bytes")
+        if split is not None:
+            d["capacity_bytes"] = dict(split)  # the loader's form: a per-data-space mapping
         return d
 
 
