@@ -1,0 +1,94 @@
+"""``codesign search``: the NAAS co-search (accelerator + mappings), resumable run directories."""
+from __future__ import annotations
+
+import sys
+import time
+
+from models.errors import CodesignError
+
+from ._common import emit_json
+
+DEFAULT_WORKLOAD = "mobilenet_v2"
+DEFAULT_BUDGET = 16  # with only --out: a small search that finishes in about a minute
+
+
+def _summary_text(result: dict, run_dir) -> str:
+    acc = result["accelerator"]
+    arr = " x ".join(f"{d['size']}[{'/'.join(d['loops'])}]" for d in acc["array"])
+    lines = [f"found accelerator: {arr}, RF {acc['rf']['capacity_bytes']} B/PE, "
+             f"GLB {acc['glb']['capacity_bytes']} B, DRAM {acc['dram']['bw_words_per_cycle']} words/cycle"]
+    for w, r in result["ratios"].items():
+        f = result["found"]["workloads"][w]["total"]
+        lines.append(f"{w}: EDP {f['edp']:.3e} pJ*cycles, {f['latency_ms']:.3f} ms, {f['energy_pj'] / 1e6:.2f} uJ; "
+                     f"vs {result['baseline']['accelerator']['name']}: EDP {r['edp_improvement']:.2f}x better, "
+                     f"{r['speedup']:.2f}x faster, {r['energy_saving']:.2f}x less energy")
+    lines.append(f"run directory: {run_dir} (result.json, report.md, accelerator.yaml)")
+    return "\n".join(lines)
+
+
+def _run(args) -> int:
+    from codesign.executors import make_executor
+    from codesign.naas import SearchConfig, finalize, optimizer_names, run_search
+    from codesign.runs import RunDir
+
+    if args.list_optimizers:
+        print("\n".join(optimizer_names()))
+        return 0
+    if args.resume:
+        run = RunDir(args.resume, create=False)
+        cfg = SearchConfig.from_dict(run.read_config())
+    else:
+        if not args.out:
+            raise CodesignError("give --out RUN_DIR (or --resume RUN_DIR)")
+        if args.space:
+            raise CodesignError(f"--space {args.space}: the sub-network co-search is not available yet; "
+                                f"use --workload")
+        cfg = SearchConfig(workloads=args.workload or [DEFAULT_WORKLOAD], envelope=args.envelope,
+                           budget=args.budget, optimizer=args.optimizer, seed=args.seed,
+                           batch=args.batch, mapper=args.mapper, objective=args.objective,
+                           resolution=args.resolution)
+        from accelerators import load_accelerator
+        from models.importers import load_workload
+        load_accelerator(cfg.envelope)  # bad input fails before anything is written
+        for w in cfg.workloads:
+            load_workload(w, resolution=cfg.resolution)
+        run = RunDir(args.out)
+        run.write_config(cfg.to_dict())
+    t0 = time.perf_counter()
+    try:
+        with make_executor(args.workers, args.dask) as ex:
+            entries = run_search(cfg, run, ex, progress=not args.quiet and sys.stderr.isatty())
+    except KeyboardInterrupt:
+        print(f"codesign: interrupted; finished evaluations are in {run.journal_path}; "
+              f"continue with: codesign search --resume {run.path}", file=sys.stderr)
+        return 130
+    result = finalize(cfg, run, entries, time.perf_counter() - t0)
+    if args.json:
+        emit_json(result)
+    else:
+        print(_summary_text(result, run.path))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("search", help="co-search an accelerator (and mappings) minimizing EDP in a resource envelope")
+    p.add_argument("--workload", action="append", metavar="W",
+                   help=f"network to optimize for (repeat for several: geomean EDP); default {DEFAULT_WORKLOAD}")
+    p.add_argument("--space", help="OFA search space for the sub-network co-search (e.g. ofa-mbv3)")
+    p.add_argument("--min-accuracy", type=float, help="accuracy constraint for --space (predictor units)")
+    p.add_argument("--envelope", default="eyeriss", help="preset whose #PEs, on-chip bytes and bandwidth bound the search")
+    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="accelerator candidates to evaluate")
+    p.add_argument("--optimizer", default="NGOpt", help="any nevergrad optimizer by name")
+    p.add_argument("--list-optimizers", action="store_true", help="print the nevergrad optimizer names and exit")
+    p.add_argument("--batch", type=int, default=8, help="candidates asked per round (fixes the result, not the parallelism)")
+    p.add_argument("--mapper", default="auto", help="mapping optimizer for every layer")
+    p.add_argument("--objective", default="edp", choices=["edp", "energy", "latency"])
+    p.add_argument("--resolution", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler (tcp://host:port, or 'local')")
+    p.add_argument("--out", metavar="RUN_DIR")
+    p.add_argument("--resume", metavar="RUN_DIR")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_run)

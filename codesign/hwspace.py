@@ -1,0 +1,82 @@
+"""The accelerator design space searched by the NAAS outer loop.
+
+A candidate is a vector in ``[0, 1]^16`` so that any nevergrad optimizer can search it:
+
+- ``x[0]``: array dimensionality (1-3); ``x[1]``: #PEs (steps of 8, up to the envelope);
+  ``x[2:5]``: how the PEs split over the array dimensions (sizes in steps of 2);
+- ``x[5:13]``: one importance per loop dimension ``G N K C P Q R S`` (the NAAS encoding):
+  the most important ones become the parallel dimensions, one per array dimension;
+- ``x[13]``: register-file bytes per PE, ``x[14]``: global-buffer share of the remaining
+  on-chip budget (both in steps of 16 B); ``x[15]``: DRAM bandwidth as a share of the
+  envelope's.
+
+Decoding keeps on-chip bytes and bandwidth inside the envelope by construction; a rounded
+array that still exceeds the PE budget is rejected before evaluation.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from accelerators import Accelerator, Envelope, accelerator_from_dict, envelope_of, load_accelerator
+from models.layer import DIMS
+
+DIM = 16
+RF_MIN, RF_MAX = 16, 2048
+
+
+def _q(v: float, step: int, lo: int) -> int:
+    return max(lo, int(round(v / step)) * step)
+
+
+@dataclass(frozen=True)
+class HardwareSpace:
+    envelope: Envelope
+    base: Accelerator  # energy table, word widths and clock come from the envelope's preset
+
+    @classmethod
+    def from_envelope(cls, name: str) -> "HardwareSpace":
+        base = load_accelerator(name)
+        return cls(envelope=envelope_of(base), base=base)
+
+    @property
+    def dimension(self) -> int:
+        return DIM
+
+    def decode(self, x) -> Accelerator | None:
+        """The accelerator a vector describes, or ``None`` when it breaks the envelope."""
+        x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
+        env = self.envelope
+        nd = 1 + min(2, int(x[0] * 3))
+        pes_target = _q(8 + x[1] * (env.max_pes - 8), 8, 8)
+        shares = x[2:2 + nd] + 0.05
+        shares = shares / shares.sum()
+        sizes = [_q(pes_target ** s, 2, 2) for s in shares]
+        order = np.argsort(-x[5:13], kind="stable")
+        loops = [DIMS[i] for i in order[:nd]]
+        pes = math.prod(sizes)
+        if pes > env.max_pes:
+            return None
+        rf = _q(RF_MIN * (RF_MAX / RF_MIN) ** x[13], 16, 16)
+        remaining = env.max_onchip_bytes - rf * pes
+        if remaining < 1024:
+            return None
+        glb = _q(1024 + x[14] * (remaining - 1024), 16, 16)
+        glb = min(glb, remaining - remaining % 16)
+        bw = max(0.5, round(x[15] * env.max_dram_bw_words_per_cycle * 2) / 2)
+        b = self.base
+        d = {
+            "name": f"naas-{'x'.join(str(s) for s in sizes)}",
+            "clock_mhz": b.clock_mhz,
+            "word_bits": dict(b.word_bits),
+            "array": [{"size": s, "loops": [l]} for s, l in zip(sizes, loops)],
+            "rf": {"capacity_bytes": rf, "bw_words_per_cycle": None},
+            "glb": {"capacity_bytes": glb, "bw_words_per_cycle": b.glb.bw_words_per_cycle},
+            "dram": {"bw_words_per_cycle": bw},
+            "energy_table": b.energy_table,
+            "notes": f"found by NAAS search in the {env.source} envelope",
+        }
+        acc = accelerator_from_dict(d)
+        return acc if env.fits(acc) else None

@@ -1,0 +1,219 @@
+"""NAAS outer loop: a nevergrad search over accelerators inside a resource envelope, each
+candidate scored by the EDP of its best mappings (geomean over the workloads).
+
+Candidates are asked in fixed-size batches and told back in ask order, so a seed gives the
+same result on any executor. Every finished evaluation is appended to the run's journal; a
+resumed run replays the journal (checking that the optimizer asks the same points) and
+evaluates only what is missing.
+"""
+from __future__ import annotations
+
+import math
+import time
+from concurrent.futures import as_completed
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from models.errors import CodesignError, MappingError
+
+from .hwspace import HardwareSpace
+from .runs import RunDir
+
+PENALTY_LOSS = 100.0  # log10 EDP of a rejected or unmappable candidate (real ones are ~10-20)
+
+
+@dataclass
+class SearchConfig:
+    workloads: list = field(default_factory=lambda: ["mobilenet_v2"])
+    envelope: str = "eyeriss"
+    budget: int = 60
+    optimizer: str = "NGOpt"
+    seed: int = 0
+    batch: int = 8
+    mapper: str = "auto"
+    objective: str = "edp"
+    resolution: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SearchConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+def optimizer_names() -> list[str]:
+    import nevergrad as ng
+    return sorted(ng.optimizers.registry.keys())
+
+
+@lru_cache(maxsize=8)
+def _space(envelope: str) -> HardwareSpace:
+    return HardwareSpace.from_envelope(envelope)
+
+
+@lru_cache(maxsize=32)
+def _network(spec: str, resolution):
+    from models.importers import load_workload
+    return load_workload(spec, resolution=resolution)
+
+
+def geomean(values) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def score_accelerator(acc, cfg: SearchConfig, detail: bool = False) -> dict:
+    """EDP of every workload on ``acc`` with the configured mapper; geomean is the score."""
+    from mappings.evaluate import evaluate_network
+
+    per = {}
+    for w in cfg.workloads:
+        nc = evaluate_network(_network(w, cfg.resolution), acc, optimizer=cfg.mapper,
+                              objective=cfg.objective, seed=cfg.seed)
+        per[w] = nc.to_dict() if detail else {
+            "edp": nc.total.edp, "energy_pj": nc.total.energy_pj, "cycles": nc.total.cycles}
+    g = geomean([v["total"]["edp"] if detail else v["edp"] for v in per.values()])
+    return {"edp_geomean": g, "workloads": per}
+
+
+def evaluate_candidate(x: list, cfg_dict: dict) -> dict:
+    """Evaluate one candidate vector (runs in a worker: arguments and result are plain data)."""
+    cfg = SearchConfig.from_dict(cfg_dict)
+    acc = _space(cfg.envelope).decode(x)
+    if acc is None:
+        return {"status": "rejected", "loss": PENALTY_LOSS}
+    t0 = time.perf_counter()
+    try:
+        s = score_accelerator(acc, cfg)
+    except MappingError as e:
+        return {"status": "unmappable", "reason": str(e), "loss": PENALTY_LOSS,
+                "accelerator": acc.to_dict()}
+    return {"status": "ok", "loss": math.log10(s["edp_geomean"]), "edp": s["edp_geomean"],
+            "workloads": s["workloads"], "accelerator": acc.to_dict(),
+            "seconds": time.perf_counter() - t0}
+
+
+def _make_optimizer(cfg: SearchConfig):
+    import nevergrad as ng
+
+    if cfg.optimizer not in ng.optimizers.registry:
+        close = [n for n in ng.optimizers.registry if n.lower() == cfg.optimizer.lower()]
+        hint = f" (did you mean {close[0]}?)" if close else " (see 'codesign search --list-optimizers')"
+        raise CodesignError(f"unknown nevergrad optimizer '{cfg.optimizer}'{hint}")
+    param = ng.p.Array(shape=(_space(cfg.envelope).dimension,), lower=0.0, upper=1.0)
+    param.random_state = np.random.RandomState(cfg.seed)
+    return ng.optimizers.registry[cfg.optimizer](parametrization=param, budget=cfg.budget,
+                                                 num_workers=cfg.batch)
+
+
+def run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool = True) -> list[dict]:
+    """Run (or resume) the outer loop; returns the journal entries in index order."""
+    if cfg.budget < 1 or cfg.batch < 1:
+        raise CodesignError("--budget and --batch must be >= 1")
+    space = _space(cfg.envelope)
+    for w in cfg.workloads:
+        _network(w, cfg.resolution)  # fail fast on a bad workload, before any evaluation
+    run.truncate_torn_tail()
+    done = {e["i"]: e for e in run.read_journal()}
+    opt = _make_optimizer(cfg)
+    cfg_dict = cfg.to_dict()
+    entries: list[dict] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.budget, desc="search", unit="eval", initial=0, dynamic_ncols=True)
+    best = math.inf
+    try:
+        i = 0
+        while i < cfg.budget:
+            cands = [opt.ask() for _ in range(min(cfg.batch, cfg.budget - i))]
+            results: list[dict | None] = [None] * len(cands)
+            futures = {}
+            for j, c in enumerate(cands):
+                x = [float(v) for v in c.value]
+                if i + j in done:
+                    e = done[i + j]
+                    if not np.allclose(e["x"], x, rtol=0, atol=1e-12):
+                        raise CodesignError(f"{run.journal_path}: entry {i + j} does not match this run's "
+                                            f"optimizer state (was the config or code changed?)")
+                    results[j] = e
+                elif space.decode(x) is None:
+                    results[j] = {"i": i + j, "x": x, "status": "rejected", "loss": PENALTY_LOSS}
+                    run.append(results[j])  # rejected before evaluation: nothing to compute
+                else:
+                    futures[executor.submit(evaluate_candidate, x, cfg_dict)] = (j, x)
+            for fut in as_completed(futures):
+                j, x = futures[fut]
+                r = {"i": i + j, "x": x, **fut.result()}
+                run.append(r)
+                results[j] = r
+            for c, r in zip(cands, results):
+                opt.tell(c, r["loss"])
+                entries.append(r)
+                if r["status"] == "ok":
+                    best = min(best, r["edp"])
+            i += len(cands)
+            if bar is not None:
+                bar.update(len(cands))
+                if math.isfinite(best):
+                    bar.set_postfix_str(f"best EDP {best:.3e}")
+    finally:
+        if bar is not None:
+            bar.close()
+    return entries
+
+
+def best_entry(entries: list[dict]) -> dict:
+    ok = [e for e in entries if e["status"] == "ok"]
+    if not ok:
+        raise CodesignError("no candidate could be mapped: widen the envelope or raise the budget")
+    return min(ok, key=lambda e: (e["loss"], e["i"]))
+
+
+def convergence(entries: list[dict]) -> list[dict]:
+    out, best = [], math.inf
+    for e in entries:
+        if e["status"] == "ok":
+            best = min(best, e["edp"])
+        out.append({"i": e["i"], "status": e["status"], "edp": e.get("edp"),
+                    "best_edp": best if math.isfinite(best) else None})
+    return out
+
+
+def finalize(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float) -> dict:
+    """Re-map the best accelerator in detail, evaluate the envelope's preset with the same
+    mapper as the baseline, and write ``result.json``, ``accelerator.yaml`` and ``report.md``."""
+    from accelerators import accelerator_from_dict, load_accelerator
+
+    from .report import write_search_report
+
+    b = best_entry(entries)
+    acc = accelerator_from_dict(b["accelerator"])
+    found = score_accelerator(acc, cfg, detail=True)
+    base = load_accelerator(cfg.envelope)
+    baseline = score_accelerator(base, cfg, detail=True)
+    ratios = {}
+    for w in cfg.workloads:
+        f, bl = found["workloads"][w]["total"], baseline["workloads"][w]["total"]
+        ratios[w] = {"edp_improvement": bl["edp"] / f["edp"],
+                     "speedup": bl["latency_ms"] / f["latency_ms"],
+                     "energy_saving": bl["energy_pj"] / f["energy_pj"]}
+    counts = {s: sum(1 for e in entries if e["status"] == s) for s in ("ok", "rejected", "unmappable")}
+    result = {
+        "config": cfg.to_dict(),
+        "accelerator": acc.to_dict(),
+        "found": found,
+        "baseline": {"accelerator": base.to_dict(), **baseline},
+        "ratios": ratios,
+        "edp_improvement_geomean": baseline["edp_geomean"] / found["edp_geomean"],
+        "best_index": b["i"],
+        "evaluations": counts,
+        "convergence": convergence(entries),
+        "seconds": seconds,
+    }
+    run.write_json("result.json", result)
+    run.write_text("accelerator.yaml", acc.to_yaml())
+    write_search_report(run.path, result)
+    return result
