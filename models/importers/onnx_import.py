@@ -1,0 +1,309 @@
+"""ONNX model -> ``Network`` with shapes from ``onnx.shape_inference``.
+
+MAC operators: ``Conv`` (1-D/2-D; group, strides, dilations, pads), ``Gemm``, ``MatMul``
+(a constant operand makes it a fully-connected layer, two activations a matmul) and a
+non-overlapping ``ConvTranspose`` (kernel == stride, recorded as the equivalent 1x1 conv).
+Pooling, residual adds, tensor products and concatenations become ``AuxOp``. Symbolic input
+dimensions (a dynamic batch) are fixed to 1. Any other MAC operator raises ``WorkloadError``.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+from ..errors import WorkloadError
+from ..layer import Layer
+from ..network import AuxOp, Network
+
+_UNSUPPORTED = {"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "Einsum", "LSTM", "GRU", "RNN",
+                "Attention", "MultiHeadAttention", "DeformConv"}
+_MAC_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+_PASS_THROUGH = {"Identity", "Transpose", "Cast", "Reshape", "Squeeze", "Unsqueeze", "DequantizeLinear", "Flatten"}
+_POOL = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "GlobalLpPool"}
+_CONTROL = {"If", "Loop", "Scan"}
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
+
+
+def _load(path_or_model):
+    import onnx
+    if isinstance(path_or_model, onnx.ModelProto):
+        return path_or_model, path_or_model.graph.name or "onnx"
+    path = os.fspath(path_or_model)
+    if not os.path.isfile(path):
+        raise WorkloadError(f"file not found: {path}")
+    try:
+        model = onnx.load(path)
+    except Exception as e:  # noqa: BLE001 - protobuf raises several types for a corrupt file
+        raise WorkloadError(f"{path}: not a valid ONNX model ({_first_line(e)})") from None
+    if not model.graph.node:
+        raise WorkloadError(f"{path}: not a valid ONNX model (the graph has no nodes)")
+    return model, os.path.splitext(os.path.basename(path))[0]
+
+
+def _fix_dynamic_inputs(model, weight_names=frozenset()) -> list[str]:
+    """Set symbolic or missing input dimensions to 1; returns the names of the fixed inputs."""
+    inits = {i.name for i in model.graph.initializer} | set(weight_names)
+    fixed = []
+    for inp in model.graph.input:
+        if inp.name in inits or not inp.type.HasField("tensor_type"):
+            continue
+        for d in inp.type.tensor_type.shape.dim:
+            if not d.HasField("dim_value") or d.dim_value <= 0:
+                d.Clear()
+                d.dim_value = 1
+                fixed.append(inp.name)
+    return sorted(set(fixed))
+
+
+def _shapes(model) -> dict[str, tuple | None]:
+    out: dict[str, tuple | None] = {}
+    g = model.graph
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        t = vi.type.tensor_type
+        if not vi.type.HasField("tensor_type") or not t.HasField("shape"):
+            continue
+        dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
+        out[vi.name] = dims
+    for init in g.initializer:
+        out[init.name] = tuple(init.dims)
+    for node in g.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value" and a.t is not None:
+                    out[node.output[0]] = tuple(a.t.dims)
+    return out
+
+
+def _attrs(node) -> dict:
+    import onnx
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _subgraphs_have_macs(node) -> bool:
+    import onnx
+    for a in node.attribute:
+        graphs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
+        for g in graphs:
+            for n in g.node:
+                if n.op_type in _MAC_OPS or n.op_type in _UNSUPPORTED or _subgraphs_have_macs(n):
+                    return True
+    return False
+
+
+class _Walker:
+    def __init__(self, model, weight_names=frozenset()):
+        self.g = model.graph
+        self.shapes = _shapes(model)
+        self.params = {i.name for i in self.g.initializer} | set(weight_names)
+        self.consumers: dict[str, list] = {}
+        for node in self.g.node:
+            for i in node.input:
+                self.consumers.setdefault(i, []).append(node)
+        self.layers: list[Layer] = []
+        self.aux: list[AuxOp] = []
+        self.used: dict[str, int] = {}
+
+    def _shape(self, name: str, node, what: str) -> tuple[int, ...]:
+        s = self.shapes.get(name)
+        if s is None or any(d is None for d in s):
+            raise WorkloadError(f"ONNX node '{node.name or node.op_type}': the shape of {what} '{name}' could not "
+                                f"be inferred; export the model with static shapes")
+        return s
+
+    def _name(self, node, weight: str | None) -> str:
+        if weight and weight.endswith(".weight"):
+            base = weight[: -len(".weight")]
+        elif node.name:
+            parts = [p for p in node.name.strip("/").split("/") if p]
+            base = ".".join(parts[:-1]) if len(parts) > 1 else (parts[0] if parts else node.op_type)
+        else:
+            base = f"{node.op_type}_{len(self.layers)}"
+        self.used[base] = self.used.get(base, 0) + 1
+        return base if self.used[base] == 1 else f"{base}#{self.used[base]}"
+
+    def _numel(self, name: str) -> int:
+        s = self.shapes.get(name)
+        return math.prod(s) if s is not None and all(d is not None for d in s) else 0
+
+    def _aux(self, node, kind: str, inputs) -> None:
+        in_elems = sum(self._numel(i) for i in inputs)
+        out_elems = self._numel(node.output[0])
+        if in_elems and out_elems:
+            self.aux.append(AuxOp(node.name or node.op_type, kind, in_elems, out_elems))
+
+    def _bias_after(self, node, n: int) -> bool:
+        """A MatMul followed only by an Add of an n-element constant is a Linear layer with bias."""
+        users = self.consumers.get(node.output[0], [])
+        if len(users) != 1 or users[0].op_type != "Add":
+            return False
+        other = [i for i in users[0].input if i != node.output[0]]
+        return len(other) == 1 and other[0] in self.params and self._numel(other[0]) == n
+
+    # ---- operators ----------------------------------------------------------------------------
+    def run(self) -> None:
+        for node in self.g.node:
+            op = node.op_type
+            if node.domain not in ("", "ai.onnx"):
+                if op in _UNSUPPORTED or "Conv" in op or "MatMul" in op or "Attention" in op:
+                    raise WorkloadError(f"unsupported ONNX operator {node.domain}.{op} at '{node.name}'")
+                continue
+            if op in _PASS_THROUGH or op == "Constant":
+                if op == "Constant" or (node.input and node.input[0] in self.params):
+                    self.params.update(node.output)
+                continue
+            if op == "Conv":
+                self._conv(node)
+            elif op == "ConvTranspose":
+                self._conv_transpose(node)
+            elif op in _UNSUPPORTED:
+                raise WorkloadError(f"unsupported ONNX operator {op} at '{node.name or op}' "
+                                    f"(supported MAC operators: Conv, Gemm, MatMul)")
+            elif op in _CONTROL and _subgraphs_have_macs(node):
+                raise WorkloadError(f"unsupported ONNX operator {op} with MAC operators inside, at '{node.name or op}'")
+            elif op == "Gemm":
+                self._gemm(node)
+            elif op == "MatMul":
+                self._matmul(node)
+            elif op in _POOL:
+                self._aux(node, "pool", node.input[:1])
+            elif op in ("Add", "Sum", "Mul"):
+                acts = [i for i in node.input if i and i not in self.params and self._numel(i) > 1]
+                if len(acts) == len(node.input) >= 2:
+                    self._aux(node, "mul" if op == "Mul" else "add", acts)
+            elif op == "Concat":
+                self._aux(node, "concat", [i for i in node.input if i])
+
+    def _conv(self, node) -> None:
+        a = _attrs(node)
+        x = self._shape(node.input[0], node, "input")
+        w = self._shape(node.input[1], node, "weight")
+        y = self._shape(node.output[0], node, "output")
+        if len(x) not in (3, 4):
+            raise WorkloadError(f"unsupported ONNX operator Conv with {len(x) - 2}-D input at '{node.name}' "
+                                f"(only 1-D and 2-D convolutions)")
+        spatial = len(x) - 2
+        kernel = tuple(w[2:])
+        strides = tuple(a.get("strides", (1,) * spatial))
+        dilations = tuple(a.get("dilations", (1,) * spatial))
+        pads = tuple(a.get("pads", (0,) * 2 * spatial))
+        label = node.name or "Conv"
+        for what, v in (("stride", strides), ("dilation", dilations)):
+            if len(set(v)) != 1:
+                raise WorkloadError(f"{label}: {what} {v} differs between axes; only square {what}s are supported")
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if auto in ("SAME_UPPER", "SAME_LOWER"):
+            padding = max(dilations[0] * (k - 1) // 2 for k in kernel)
+        else:
+            padding = max(pads) if pads else 0
+        if spatial == 1:
+            hw, kernel = (1, y[2]), (1, kernel[0])
+        else:
+            hw = (y[2], y[3])
+        groups = int(a.get("group", 1))
+        bias = len(node.input) > 2 and node.input[2] != ""
+        self.layers.append(Layer.conv(self._name(node, node.input[1]), x[1], y[1], hw, kernel, stride=strides[0],
+                                      groups=groups, batch=x[0], dilation=dilations[0], padding=padding, bias=bias))
+
+    def _conv_transpose(self, node) -> None:
+        a = _attrs(node)
+        x = self._shape(node.input[0], node, "input")
+        w = self._shape(node.input[1], node, "weight")
+        kernel = tuple(w[2:])
+        if (len(x) != 4 or tuple(a.get("strides", (1, 1))) != kernel or any(a.get("pads", ()))
+                or any(a.get("output_padding", ())) or int(a.get("group", 1)) != 1
+                or any(d != 1 for d in a.get("dilations", ()))):
+            raise WorkloadError(f"unsupported ONNX operator ConvTranspose at '{node.name or 'ConvTranspose'}': only "
+                                f"kernel == stride without padding or groups (a 1x1 conv plus pixel shuffle)")
+        bias = len(node.input) > 2 and node.input[2] != ""
+        self.layers.append(Layer.conv(self._name(node, node.input[1]), x[1], w[1] * kernel[0] * kernel[1],
+                                      (x[2], x[3]), 1, batch=x[0], bias=bias))
+
+    def _gemm(self, node) -> None:
+        a = _attrs(node)
+        sa = self._shape(node.input[0], node, "input A")
+        sb = self._shape(node.input[1], node, "input B")
+        m, k = (sa[1], sa[0]) if a.get("transA", 0) else (sa[0], sa[1])
+        n = sb[0] if a.get("transB", 0) else sb[1]
+        bias = len(node.input) > 2 and node.input[2] != ""
+        self._emit(node, m, k, n, (), (), node.input[0] in self.params, node.input[1] in self.params, bias)
+
+    def _matmul(self, node) -> None:
+        sa = self._shape(node.input[0], node, "input A")
+        sb = self._shape(node.input[1], node, "input B")
+        a2 = (1,) + sa if len(sa) == 1 else sa
+        b2 = sb + (1,) if len(sb) == 1 else sb
+        b_param = node.input[1] in self.params
+        bias = b_param and self._bias_after(node, b2[-1])
+        self._emit(node, a2[-2], a2[-1], b2[-1], a2[:-2], b2[:-2], node.input[0] in self.params, b_param, bias)
+
+    def _emit(self, node, m, k, n, batch_a, batch_b, a_param, b_param, bias) -> None:
+        if b_param and not batch_b:
+            self.layers.append(Layer.fc(self._name(node, node.input[1]), k, n,
+                                        batch=math.prod(batch_a) * m, bias=bias))
+        elif a_param and not batch_a:
+            self.layers.append(Layer.fc(self._name(node, node.input[0]), k, m,
+                                        batch=math.prod(batch_b) * n, bias=bias))
+        else:
+            import numpy as np
+            try:
+                batch = math.prod(np.broadcast_shapes(tuple(batch_a), tuple(batch_b)))
+            except ValueError:
+                raise WorkloadError(f"ONNX node '{node.name}': matmul batch dimensions do not broadcast") from None
+            self.layers.append(Layer.matmul(self._name(node, None), m, k, n, batch=batch))
+
+
+def _skeleton(model):
+    """A copy without the data of large initializers (they become typed graph inputs), so that
+    checking and shape inference do not serialize hundreds of MB of weights. Small tensors keep
+    their values: shape inference reads them (Reshape targets, Slice bounds)."""
+    import onnx
+    out = onnx.ModelProto()
+    graph = model.graph
+    big = [i for i in graph.initializer if math.prod(i.dims) > 4096]
+    if not big:
+        out.CopyFrom(model)
+        return out, set()
+    big_names = {i.name for i in big}
+    out.CopyFrom(onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
+                                 producer_name=model.producer_name, domain=model.domain,
+                                 model_version=model.model_version))
+    g = out.graph
+    g.name = graph.name
+    g.node.extend(graph.node)
+    g.input.extend(i for i in graph.input if i.name not in big_names)
+    g.input.extend(onnx.helper.make_tensor_value_info(i.name, i.data_type, list(i.dims)) for i in big)
+    g.output.extend(graph.output)
+    g.value_info.extend(graph.value_info)
+    g.initializer.extend(i for i in graph.initializer if i.name not in big_names)
+    return out, big_names
+
+
+def from_onnx(path_or_modelproto, name: str | None = None) -> Network:
+    """Read an ONNX file (or ``onnx.ModelProto``) into a ``Network`` of its MAC layers."""
+    import onnx
+    model, default_name = _load(path_or_modelproto)
+    model_copy, weight_names = _skeleton(model)
+    fixed = _fix_dynamic_inputs(model_copy, weight_names)
+    try:
+        onnx.checker.check_model(model_copy)
+        inferred = onnx.shape_inference.infer_shapes(model_copy, data_prop=True)
+    except Exception as e:  # noqa: BLE001 - checker and inference raise their own types
+        raise WorkloadError(f"{default_name}: invalid ONNX model ({_first_line(e)})") from None
+    walker = _Walker(inferred, weight_names)
+    walker.run()
+    if not walker.layers:
+        raise WorkloadError(f"{default_name}: the ONNX graph has no MAC operators (Conv, Gemm, MatMul)")
+    inits = {i.name for i in inferred.graph.initializer} | weight_names
+    inputs = [i for i in inferred.graph.input if i.name not in inits]
+    resolution = None
+    if inputs:
+        s = walker.shapes.get(inputs[0].name)
+        if s is not None and len(s) == 4 and s[2] == s[3] and s[2] is not None:
+            resolution = int(s[2])
+    return Network(name or default_name, tuple(walker.layers), tuple(walker.aux), resolution=resolution,
+                   meta={"source": "onnx", "fixed_dynamic_inputs": fixed})
