@@ -42,8 +42,8 @@ def plot_layer_edp(result: dict, workload: str, path: Path) -> None:
     names = [l["name"] for l in found]
     fig, ax = plt.subplots(figsize=(max(6.4, 0.14 * len(names)), 4))
     idx = range(len(names))
-    ax.bar([i - 0.2 for i in idx], [l["cost"]["edp"] for l in base], width=0.4, label="baseline")
-    ax.bar([i + 0.2 for i in idx], [l["cost"]["edp"] for l in found], width=0.4, label="found")
+    ax.bar([i - 0.2 for i in idx], [l["edp"] for l in base], width=0.4, label="baseline")
+    ax.bar([i + 0.2 for i in idx], [l["edp"] for l in found], width=0.4, label="found")
     ax.set_yscale("log")
     ax.set_ylabel("EDP (pJ x cycles)")
     ax.set_xticks(list(idx))
