@@ -35,6 +35,13 @@ class SearchConfig:
     mapper: str = "auto"
     objective: str = "edp"
     resolution: int | None = None
+    # sub-network co-search (mid loop): an OFA space and an accuracy constraint
+    space: str | None = None
+    min_accuracy: float | None = None
+    constraint: str = "hard"
+    population: int = 32
+    generations: int = 8
+    subnet_mapper: str = "heuristic"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,9 +71,47 @@ def geomean(values) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def score_accelerator(acc, cfg: SearchConfig, detail: bool = False) -> dict:
-    """EDP of every workload on ``acc`` with the configured mapper; geomean is the score."""
+def score_subnet(acc, cfg: SearchConfig, detail: bool = False) -> dict:
+    """Mid loop for one accelerator: the sub-network with the lowest EDP that meets the
+    accuracy constraint (evolutionary search; every shape is mapped once per accelerator)."""
+    from mappings.cache import MappingCache
     from mappings.evaluate import evaluate_network
+    from models.predictors import load_predictor
+    from models.spaces import get_space
+
+    from .subnet import EvolutionConfig, evolve
+
+    space, predictor, cache = get_space(cfg.space), load_predictor(cfg.space), MappingCache()
+
+    def cost(arch):
+        return evaluate_network(space.to_network(arch), acc, optimizer=cfg.subnet_mapper,
+                                objective=cfg.objective, cache=cache, seed=cfg.seed).total.edp
+
+    res = evolve(space, predictor, cost, cfg.min_accuracy,
+                 EvolutionConfig(population=cfg.population, generations=cfg.generations,
+                                 mode=cfg.constraint, seed=cfg.seed))
+    out = {"edp_geomean": res.best.cost,
+           "subnet": {"arch": res.best.arch, "accuracy": res.best.accuracy, "edp": res.best.cost},
+           "evaluated_subnets": res.evaluated}
+    if detail:
+        nc = evaluate_network(space.to_network(res.best.arch), acc, optimizer=cfg.mapper,
+                              objective=cfg.objective, seed=cfg.seed)
+        out["workloads"] = {"subnet": nc.to_dict()}
+        out["edp_geomean"] = nc.total.edp
+        out["pareto"] = [c.to_dict() for c in res.pareto]
+        out["evolution"] = res.history
+    else:
+        out["workloads"] = {"subnet": {"edp": res.best.cost}}
+    return out
+
+
+def score_accelerator(acc, cfg: SearchConfig, detail: bool = False) -> dict:
+    """EDP of every workload on ``acc`` with the configured mapper; geomean is the score.
+    With an OFA ``space``, the workload is the best sub-network meeting the constraint."""
+    from mappings.evaluate import evaluate_network
+
+    if cfg.space:
+        return score_subnet(acc, cfg, detail)
 
     per = {}
     for w in cfg.workloads:
@@ -113,7 +158,7 @@ def run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool = True) 
     if cfg.budget < 1 or cfg.batch < 1:
         raise CodesignError("--budget and --batch must be >= 1")
     space = _space(cfg.envelope)
-    for w in cfg.workloads:
+    for w in ([] if cfg.space else cfg.workloads):
         _network(w, cfg.resolution)  # fail fast on a bad workload, before any evaluation
     run.truncate_torn_tail()
     done = {e["i"]: e for e in run.read_journal()}
@@ -193,9 +238,18 @@ def finalize(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float
     acc = accelerator_from_dict(b["accelerator"])
     found = score_accelerator(acc, cfg, detail=True)
     base = load_accelerator(cfg.envelope)
-    baseline = score_accelerator(base, cfg, detail=True)
+    if cfg.space:
+        # the baseline runs the same sub-network, so the ratios compare hardware alone; its own
+        # best sub-network is reported beside it
+        from mappings.evaluate import evaluate_network
+        from models.spaces import get_space
+        net = get_space(cfg.space).to_network(found["subnet"]["arch"])
+        nc = evaluate_network(net, base, optimizer=cfg.mapper, objective=cfg.objective, seed=cfg.seed)
+        baseline = {"edp_geomean": nc.total.edp, "workloads": {"subnet": nc.to_dict()}}
+    else:
+        baseline = score_accelerator(base, cfg, detail=True)
     ratios = {}
-    for w in cfg.workloads:
+    for w in found["workloads"]:
         f, bl = found["workloads"][w]["total"], baseline["workloads"][w]["total"]
         ratios[w] = {"edp_improvement": bl["edp"] / f["edp"],
                      "speedup": bl["latency_ms"] / f["latency_ms"],

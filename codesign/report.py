@@ -1,6 +1,7 @@
 """Reports of a search run: ``report.md`` with PNG figures beside it (matplotlib, Agg)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from .runs import atomic_write
@@ -55,15 +56,37 @@ def plot_layer_edp(result: dict, workload: str, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_pareto(result: dict, path: Path) -> None:
+    plt = _plt()
+    front = result["found"]["pareto"]
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    ax.plot([c["cost"] for c in front], [c["accuracy"] for c in front], "o-", ms=3, label="Pareto front")
+    best = result["found"]["subnet"]
+    ax.plot([best["edp"]], [best["accuracy"]], "r*", ms=12, label="chosen")
+    acc_min = result["config"].get("min_accuracy")
+    if acc_min is not None:
+        ax.axhline(acc_min, color="k", ls="--", lw=1, label=f"min accuracy {acc_min}")
+    ax.set_xscale("log")
+    ax.set_xlabel("EDP on the found accelerator (pJ x cycles)")
+    ax.set_ylabel("predicted top-1 accuracy")
+    ax.set_title("Accuracy vs EDP (sub-networks evaluated)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def write_search_report(run_dir, result: dict) -> Path:
     run_dir = Path(run_dir)
     plot_convergence(result, run_dir / "convergence.png")
     acc = result["accelerator"]
     base = result["baseline"]["accelerator"]
     cfg = result["config"]
+    what = (f"Space: {cfg['space']} (min accuracy {cfg['min_accuracy']}, {cfg['constraint']} constraint)"
+            if cfg.get("space") else f"Workloads: {', '.join(cfg['workloads'])}")
     lines = [
         "# NAAS search report", "",
-        f"Workloads: {', '.join(cfg['workloads'])}; envelope: {cfg['envelope']}; optimizer: "
+        f"{what}; envelope: {cfg['envelope']}; optimizer: "
         f"{cfg['optimizer']}; budget: {cfg['budget']}; seed: {cfg['seed']}; mapper: {cfg['mapper']}.",
         f"Evaluations: {result['evaluations']}; wall time {result['seconds']:.1f} s.", "",
         f"**EDP improvement over {base['name']} (geomean): {result['edp_improvement_geomean']:.2f}x**", "",
@@ -89,7 +112,12 @@ def write_search_report(run_dir, result: dict) -> Path:
               f"| global buffer (B) | {cap(acc['glb'])} | {cap(base['glb'])} |",
               f"| DRAM bandwidth (words/cycle) | {acc['dram']['bw_words_per_cycle']} | {base['dram']['bw_words_per_cycle']} |",
               "", "## Convergence", "", "![convergence](convergence.png)", ""]
-    for w in cfg["workloads"]:
+    if "subnet" in result["found"]:
+        sub = result["found"]["subnet"]
+        plot_pareto(result, run_dir / "pareto.png")
+        lines += ["## Sub-network", "", f"Predicted accuracy {sub['accuracy']:.4f}; architecture:", "",
+                  "```json", json.dumps(sub["arch"]), "```", "", "![pareto](pareto.png)", ""]
+    for w in result["found"]["workloads"]:
         png = f"layers_{w.replace('/', '_')}.png"
         plot_layer_edp(result, w, run_dir / png)
         lines += [f"## Per-layer EDP: {w}", "", f"![{w}]({png})", ""]

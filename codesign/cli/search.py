@@ -22,6 +22,9 @@ def _summary_text(result: dict, run_dir) -> str:
         lines.append(f"{w}: EDP {f['edp']:.3e} pJ*cycles, {f['latency_ms']:.3f} ms, {f['energy_pj'] / 1e6:.2f} uJ; "
                      f"vs {result['baseline']['accelerator']['name']}: EDP {r['edp_improvement']:.2f}x better, "
                      f"{r['speedup']:.2f}x faster, {r['energy_saving']:.2f}x less energy")
+    if "subnet" in result["found"]:
+        sub = result["found"]["subnet"]
+        lines.insert(1, f"sub-network: predicted accuracy {sub['accuracy']:.4f}, arch {sub['arch']}")
     lines.append(f"run directory: {run_dir} (result.json, report.md, accelerator.yaml)")
     return "\n".join(lines)
 
@@ -40,13 +43,23 @@ def _run(args) -> int:
     else:
         if not args.out:
             raise CodesignError("give --out RUN_DIR (or --resume RUN_DIR)")
+        if args.space and args.workload:
+            raise CodesignError("give --workload or --space, not both")
         if args.space:
-            raise CodesignError(f"--space {args.space}: the sub-network co-search is not available yet; "
-                                f"use --workload")
-        cfg = SearchConfig(workloads=args.workload or [DEFAULT_WORKLOAD], envelope=args.envelope,
-                           budget=args.budget, optimizer=args.optimizer, seed=args.seed,
-                           batch=args.batch, mapper=args.mapper, objective=args.objective,
-                           resolution=args.resolution)
+            from models.predictors import load_predictor
+            from models.spaces import get_space
+            get_space(args.space)
+            load_predictor(args.space)  # the accuracy constraint needs the space's predictor
+            if args.min_accuracy is None:
+                raise CodesignError("--space needs --min-accuracy (a fraction, e.g. 0.78)")
+            if not 0.0 < args.min_accuracy < 1.0:
+                raise CodesignError(f"--min-accuracy {args.min_accuracy}: give a fraction between 0 and 1")
+        cfg = SearchConfig(workloads=args.workload or ([] if args.space else [DEFAULT_WORKLOAD]),
+                           envelope=args.envelope, budget=args.budget, optimizer=args.optimizer,
+                           seed=args.seed, batch=args.batch, mapper=args.mapper, objective=args.objective,
+                           resolution=args.resolution, space=args.space, min_accuracy=args.min_accuracy,
+                           constraint=args.constraint, population=args.population,
+                           generations=args.generations, subnet_mapper=args.subnet_mapper)
         from accelerators import load_accelerator
         from models.importers import load_workload
         load_accelerator(cfg.envelope)  # bad input fails before anything is written
@@ -76,6 +89,10 @@ def register(sub) -> None:
                    help=f"network to optimize for (repeat for several: geomean EDP); default {DEFAULT_WORKLOAD}")
     p.add_argument("--space", help="OFA search space for the sub-network co-search (e.g. ofa-mbv3)")
     p.add_argument("--min-accuracy", type=float, help="accuracy constraint for --space (predictor units)")
+    p.add_argument("--constraint", choices=["hard", "soft"], default="hard", help="accuracy constraint mode")
+    p.add_argument("--population", type=int, default=32, help="sub-network search population")
+    p.add_argument("--generations", type=int, default=8, help="sub-network search generations")
+    p.add_argument("--subnet-mapper", default="heuristic", help="mapper inside the sub-network search")
     p.add_argument("--envelope", default="eyeriss", help="preset whose #PEs, on-chip bytes and bandwidth bound the search")
     p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="accelerator candidates to evaluate")
     p.add_argument("--optimizer", default="NGOpt", help="any nevergrad optimizer by name")
