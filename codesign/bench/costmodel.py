@@ -1,0 +1,122 @@
+"""``codesign bench costmodel``: batch-kernel throughput on random mappings of real layers."""
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+NAME = "costmodel"
+HELP = "cost-kernel evaluations per second on random mappings (one core, after JIT warm-up)"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--accelerator", default="eyeriss")
+    p.add_argument("--workload", default="resnet50")
+    p.add_argument("--mappings", type=int, default=1_000_000, help="batch size (default 1,000,000)")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _divisor_table(n: int) -> np.ndarray:
+    return np.array([d for d in range(1, n + 1) if n % d == 0], dtype=np.int64)
+
+
+def random_mappings(layer, acc, count: int, rng: np.random.Generator):
+    """Structurally random mappings: random divisor splits of every bound over the array
+    dimensions that may take it and the three temporal levels, random loop orders. Capacity is
+    not considered, so part of the batch is (realistically) invalid."""
+    from models.layer import DIMS
+
+    T = np.ones((count, 3, 8), np.int64)
+    S = np.ones((count, 3, 8), np.int64)
+    for d, bound in enumerate(layer.bounds):
+        rem = np.full(count, bound, np.int64)
+        for a, ad in enumerate(acc.array):
+            if DIMS[d] not in ad.loops:
+                continue
+            f = _pick_divisors(rem, rng, cap=ad.size)
+            S[:, a, d] = f
+            rem //= f
+        for lvl in (0, 1):
+            f = _pick_divisors(rem, rng)
+            T[:, lvl, d] = f
+            rem //= f
+        T[:, 2, d] = rem
+    O = np.argsort(rng.random((count, 3, 8)), axis=2).astype(np.int64)
+    return T, S, O
+
+
+def _pick_divisors(rem: np.ndarray, rng, cap: int | None = None) -> np.ndarray:
+    out = np.ones_like(rem)
+    for n in np.unique(rem):
+        idx = np.nonzero(rem == n)[0]
+        divs = _divisor_table(int(n))
+        if cap is not None:
+            divs = divs[divs <= cap]
+        out[idx] = divs[rng.integers(0, len(divs), len(idx))]
+    return out
+
+
+def run(args) -> dict:
+    from accelerators import load_accelerator
+    from accelerators.kernel import NCOL, evaluate_batch, hw_arrays, set_threads
+    from models.importers import load_workload
+
+    acc = load_accelerator(args.accelerator)
+    net = load_workload(args.workload)
+    convs = [l for l, _ in net.unique_shapes() if l.R > 1 or l.S > 1 or l.P > 1]
+    rng = np.random.default_rng(args.seed)
+    per = -(-args.mappings // len(convs))
+    batches = [(l, *random_mappings(l, acc, per, rng)) for l in convs]
+    hw = hw_arrays(acc)
+    set_threads(args.threads)
+    outs = [np.zeros((per, NCOL)) for _ in batches]
+    t0 = time.perf_counter()
+    for (l, T, S, O), out in zip(batches[:1], outs):
+        evaluate_batch(l, hw, T[:16], S[:16], O[:16])
+    jit_s = time.perf_counter() - t0
+    times = []
+    for _ in range(1 + args.repeats):  # the first pass also touches every output page
+        t0 = time.perf_counter()
+        for (l, T, S, O), out in zip(batches, outs):
+            evaluate_batch(l, hw, T, S, O, out=out)
+        times.append(time.perf_counter() - t0)
+    times = times[1:]
+    n = per * len(batches)
+    valid = sum(int((o[:, 0] == 0).sum()) for o in outs)
+    # the valid mappings alone (they take the full path through the kernel)
+    vb = [(l, T[o[:, 0] == 0], S[o[:, 0] == 0], O[o[:, 0] == 0]) for (l, T, S, O), o in zip(batches, outs)]
+    vtimes = []
+    for _ in range(1 + args.repeats):
+        t0 = time.perf_counter()
+        for l, T, S, O in vb:
+            evaluate_batch(l, hw, T, S, O)
+        vtimes.append(time.perf_counter() - t0)
+    vtimes = vtimes[1:]
+    med = statistics.median(times)
+    return {
+        "evals_per_s": n / med,
+        "evals_per_s_min_max": [n / max(times), n / min(times)],
+        "valid_fraction": valid / n,
+        "valid_evals_per_s": valid / statistics.median(vtimes) if valid else 0.0,
+        "mappings": n,
+        "layers": len(convs),
+        "accelerator": acc.name,
+        "workload": net.name,
+        "cores": args.threads,
+        "repeats": args.repeats,
+        "jit_warmup_s": jit_s,
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def format_text(r: dict) -> str:
+    return (f"{r['evals_per_s'] / 1e6:.2f} M evaluations/s on {r['cores']} core(s) "
+            f"({r['mappings']:,} random mappings of {r['layers']} {r['workload']} layers on "
+            f"{r['accelerator']}; {100 * r['valid_fraction']:.1f} % valid; valid-only "
+            f"{r['valid_evals_per_s'] / 1e6:.2f} M/s; JIT warm-up {r['jit_warmup_s']:.1f} s)")
