@@ -45,7 +45,8 @@ def test_decode_respects_the_envelope():
 
 def _cfg(workload, **kw):
     from codesign.naas import SearchConfig
-    base = dict(workloads=[workload], envelope="eyeriss", budget=12, batch=4, seed=3, optimizer="NGOpt")
+    base = dict(workloads=[workload], envelope="eyeriss", budget=12, batch=4, seed=3, optimizer="NGOpt",
+                mapper="heuristic")
     base.update(kw)
     return SearchConfig(**base)
 
@@ -80,7 +81,8 @@ def test_same_seed_same_result_on_every_executor(tiny_workload, tmp_path):
 
 def test_killed_run_resumes_without_redoing_work(tiny_workload, tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    args = ["--workload", tiny_workload, "--budget", "24", "--batch", "4", "--seed", "5", "--quiet"]
+    args = ["--workload", tiny_workload, "--budget", "24", "--batch", "4", "--seed", "5", "--quiet",
+            "--mapper", "heuristic"]
     run_dir = tmp_path / "killed"
     p = subprocess.Popen([sys.executable, "-m", "codesign", "search", *args, "--out", str(run_dir)],
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
