@@ -5,7 +5,9 @@ A candidate is a vector in ``[0, 1]^16`` so that any nevergrad optimizer can sea
 - ``x[0]``: array dimensionality (1-3); ``x[1]``: #PEs (steps of 8, up to the envelope);
   ``x[2:5]``: how the PEs split over the array dimensions (sizes in steps of 2);
 - ``x[5:13]``: one importance per loop dimension ``G N K C P Q R S`` (the NAAS encoding):
-  the most important ones become the parallel dimensions, one per array dimension;
+  the ``k`` most important become the primary parallel dimensions, one per array dimension,
+  and the next ``k`` a second loop each array dimension may also unroll (as Eyeriss' rows
+  take R or C and its columns P or K);
 - ``x[13]``: register-file bytes per PE, ``x[14]``: global-buffer share of the remaining
   on-chip budget (both in steps of 16 B); ``x[15]``: DRAM bandwidth as a share of the
   envelope's.
@@ -55,7 +57,7 @@ class HardwareSpace:
         shares = shares / shares.sum()
         sizes = [_q(pes_target ** s, 2, 2) for s in shares]
         order = np.argsort(-x[5:13], kind="stable")
-        loops = [DIMS[i] for i in order[:nd]]
+        loops = [[DIMS[order[a]], DIMS[order[nd + a]]] for a in range(nd)]
         pes = math.prod(sizes)
         if pes > env.max_pes:
             return None
@@ -71,7 +73,7 @@ class HardwareSpace:
             "name": f"naas-{'x'.join(str(s) for s in sizes)}",
             "clock_mhz": b.clock_mhz,
             "word_bits": dict(b.word_bits),
-            "array": [{"size": s, "loops": [l]} for s, l in zip(sizes, loops)],
+            "array": [{"size": s, "loops": l} for s, l in zip(sizes, loops)],
             "rf": {"capacity_bytes": rf, "bw_words_per_cycle": None},
             "glb": {"capacity_bytes": glb, "bw_words_per_cycle": b.glb.bw_words_per_cycle},
             "dram": {"bw_words_per_cycle": bw},
@@ -80,3 +82,26 @@ class HardwareSpace:
         }
         acc = accelerator_from_dict(d)
         return acc if env.fits(acc) else None
+
+    def encode(self, acc: Accelerator) -> np.ndarray:
+        """A vector that decodes to (nearly) ``acc``: used to start the search at the baseline."""
+        env = self.envelope
+        nd = len(acc.array)
+        x = np.full(DIM, 0.5)
+        x[0] = (nd - 0.5) / 3
+        x[1] = (acc.num_pes - 8) / max(1, env.max_pes - 8)
+        logs = np.array([math.log(max(2, a.size)) for a in acc.array])
+        shares = logs / logs.sum()
+        # decode adds 0.05 to each share before normalizing: invert that for nd shares
+        raw = shares * (1 + 0.05 * nd) - 0.05
+        x[2:2 + nd] = np.clip(raw, 0, 1)
+        imp = np.zeros(8)
+        for a, ad in enumerate(acc.array):
+            for j, loop in enumerate(ad.loops[:2]):
+                imp[DIMS.index(loop)] = 1.0 - (j * nd + a + 1) / (2 * nd + 1)
+        x[5:13] = imp
+        x[13] = math.log(max(RF_MIN, acc.rf.capacity_bytes) / RF_MIN) / math.log(RF_MAX / RF_MIN)
+        remaining = env.max_onchip_bytes - _q(RF_MIN * (RF_MAX / RF_MIN) ** x[13], 16, 16) * acc.num_pes
+        x[14] = (acc.glb.capacity_bytes - 1024) / max(1, remaining - 1024)
+        x[15] = acc.dram.bw_words_per_cycle / env.max_dram_bw_words_per_cycle
+        return np.clip(x, 0.0, 1.0)

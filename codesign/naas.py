@@ -147,10 +147,13 @@ def _make_optimizer(cfg: SearchConfig):
         close = [n for n in ng.optimizers.registry if n.lower() == cfg.optimizer.lower()]
         hint = f" (did you mean {close[0]}?)" if close else " (see 'codesign search --list-optimizers')"
         raise CodesignError(f"unknown nevergrad optimizer '{cfg.optimizer}'{hint}")
-    param = ng.p.Array(shape=(_space(cfg.envelope).dimension,), lower=0.0, upper=1.0)
+    space = _space(cfg.envelope)
+    param = ng.p.Array(shape=(space.dimension,), lower=0.0, upper=1.0)
     param.random_state = np.random.RandomState(cfg.seed)
-    return ng.optimizers.registry[cfg.optimizer](parametrization=param, budget=cfg.budget,
-                                                 num_workers=cfg.batch)
+    opt = ng.optimizers.registry[cfg.optimizer](parametrization=param, budget=cfg.budget,
+                                                num_workers=cfg.batch)
+    opt.suggest(space.encode(space.base))  # the first candidate is the baseline itself
+    return opt
 
 
 def run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool = True) -> list[dict]:

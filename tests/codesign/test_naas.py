@@ -39,8 +39,22 @@ def test_decode_respects_the_envelope():
         assert env.fits(acc)
         assert all(d.size % 2 == 0 for d in acc.array)
         assert acc.rf.capacity_bytes % 16 == 0 and acc.glb.capacity_bytes % 16 == 0
-        assert len({d.loops[0] for d in acc.array}) == len(acc.array)  # distinct parallel dims
+        loops = [l for d in acc.array for l in d.loops]
+        assert len(loops) == 2 * len(acc.array) == len(set(loops))  # distinct parallel dims
     assert decoded > 1500  # rejections are the exception, not the rule
+
+
+@pytest.mark.parametrize("env", ["eyeriss", "nvdla-256", "shidiannao", "edgetpu"])
+def test_the_baseline_is_in_the_space(env):
+    # the search starts from the envelope's own preset: encode() must land (nearly) on it
+    space = HardwareSpace.from_envelope(env)
+    base = space.base
+    acc = space.decode(space.encode(base))
+    assert [d.size for d in acc.array] == [d.size for d in base.array]
+    assert all(set(b.loops) <= set(a.loops) for a, b in zip(acc.array, base.array))
+    assert base.rf.capacity_bytes <= acc.rf.capacity_bytes < base.rf.capacity_bytes + 16
+    assert 0.98 < acc.glb.capacity_bytes / base.glb.capacity_bytes <= 1.0
+    assert acc.dram.bw_words_per_cycle == base.dram.bw_words_per_cycle
 
 
 def _cfg(workload, **kw):
