@@ -32,7 +32,8 @@ class SearchConfig:
     optimizer: str = "NGOpt"
     seed: int = 0
     batch: int = 8
-    mapper: str = "auto"
+    mapper: str = "heuristic"      # ranks candidates during the search
+    final_mapper: str = "auto"     # maps the found accelerator and the baseline for the result
     objective: str = "edp"
     resolution: int | None = None
     # sub-network co-search (mid loop): an OFA space and an accuracy constraint
@@ -94,7 +95,7 @@ def score_subnet(acc, cfg: SearchConfig, detail: bool = False) -> dict:
            "subnet": {"arch": res.best.arch, "accuracy": res.best.accuracy, "edp": res.best.cost},
            "evaluated_subnets": res.evaluated}
     if detail:
-        nc = evaluate_network(space.to_network(res.best.arch), acc, optimizer=cfg.mapper,
+        nc = evaluate_network(space.to_network(res.best.arch), acc, optimizer=cfg.final_mapper,
                               objective=cfg.objective, seed=cfg.seed)
         out["workloads"] = {"subnet": nc.to_dict()}
         out["edp_geomean"] = nc.total.edp
@@ -106,8 +107,9 @@ def score_subnet(acc, cfg: SearchConfig, detail: bool = False) -> dict:
 
 
 def score_accelerator(acc, cfg: SearchConfig, detail: bool = False) -> dict:
-    """EDP of every workload on ``acc`` with the configured mapper; geomean is the score.
-    With an OFA ``space``, the workload is the best sub-network meeting the constraint."""
+    """EDP of every workload on ``acc``; geomean is the score. The search ranks with
+    ``cfg.mapper``; ``detail`` (the final result) maps with ``cfg.final_mapper``. With an OFA
+    ``space``, the workload is the best sub-network meeting the constraint."""
     from mappings.evaluate import evaluate_network
 
     if cfg.space:
@@ -115,7 +117,8 @@ def score_accelerator(acc, cfg: SearchConfig, detail: bool = False) -> dict:
 
     per = {}
     for w in cfg.workloads:
-        nc = evaluate_network(_network(w, cfg.resolution), acc, optimizer=cfg.mapper,
+        nc = evaluate_network(_network(w, cfg.resolution), acc,
+                              optimizer=cfg.final_mapper if detail else cfg.mapper,
                               objective=cfg.objective, seed=cfg.seed)
         per[w] = nc.to_dict() if detail else {
             "edp": nc.total.edp, "energy_pj": nc.total.energy_pj, "cycles": nc.total.cycles}
@@ -247,7 +250,7 @@ def finalize(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float
         from mappings.evaluate import evaluate_network
         from models.spaces import get_space
         net = get_space(cfg.space).to_network(found["subnet"]["arch"])
-        nc = evaluate_network(net, base, optimizer=cfg.mapper, objective=cfg.objective, seed=cfg.seed)
+        nc = evaluate_network(net, base, optimizer=cfg.final_mapper, objective=cfg.objective, seed=cfg.seed)
         baseline = {"edp_geomean": nc.total.edp, "workloads": {"subnet": nc.to_dict()}}
     else:
         baseline = score_accelerator(base, cfg, detail=True)

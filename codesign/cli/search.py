@@ -56,7 +56,8 @@ def _run(args) -> int:
                 raise CodesignError(f"--min-accuracy {args.min_accuracy}: give a fraction between 0 and 1")
         cfg = SearchConfig(workloads=args.workload or ([] if args.space else [DEFAULT_WORKLOAD]),
                            envelope=args.envelope, budget=args.budget, optimizer=args.optimizer,
-                           seed=args.seed, batch=args.batch, mapper=args.mapper, objective=args.objective,
+                           seed=args.seed, batch=args.batch, mapper=args.mapper, final_mapper=args.final_mapper,
+                           objective=args.objective,
                            resolution=args.resolution, space=args.space, min_accuracy=args.min_accuracy,
                            constraint=args.constraint, population=args.population,
                            generations=args.generations, subnet_mapper=args.subnet_mapper)
@@ -98,7 +99,8 @@ def register(sub) -> None:
     p.add_argument("--optimizer", default="NGOpt", help="any nevergrad optimizer by name")
     p.add_argument("--list-optimizers", action="store_true", help="print the nevergrad optimizer names and exit")
     p.add_argument("--batch", type=int, default=8, help="candidates asked per round (fixes the result, not the parallelism)")
-    p.add_argument("--mapper", default="auto", help="mapping optimizer for every layer")
+    p.add_argument("--mapper", default="heuristic", help="mapping optimizer that ranks candidates during the search")
+    p.add_argument("--final-mapper", default="auto", help="mapping optimizer for the found accelerator and the baseline")
     p.add_argument("--objective", default="edp", choices=["edp", "energy", "latency"])
     p.add_argument("--resolution", type=int)
     p.add_argument("--seed", type=int, default=0)
