@@ -159,6 +159,16 @@ def _make_optimizer(cfg: SearchConfig):
     return opt
 
 
+def _ask(opt, cfg: SearchConfig):
+    try:
+        return opt.ask()
+    except (TypeError, ValueError, ArithmeticError) as e:
+        # nevergrad's own failures (e.g. its MetaModel under numpy 2: nevergrad issue #1612)
+        raise CodesignError(f"nevergrad optimizer '{cfg.optimizer}' failed inside nevergrad ({type(e).__name__}: "
+                            f"{e}); finished evaluations are kept in the journal; choose another --optimizer "
+                            f"for a new run") from None
+
+
 def run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool = True) -> list[dict]:
     """Run (or resume) the outer loop; returns the journal entries in index order."""
     if cfg.budget < 1 or cfg.batch < 1:
@@ -179,7 +189,7 @@ def run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool = True) 
     try:
         i = 0
         while i < cfg.budget:
-            cands = [opt.ask() for _ in range(min(cfg.batch, cfg.budget - i))]
+            cands = [_ask(opt, cfg) for _ in range(min(cfg.batch, cfg.budget - i))]
             results: list[dict | None] = [None] * len(cands)
             futures = {}
             for j, c in enumerate(cands):
