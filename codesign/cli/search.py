@@ -96,7 +96,7 @@ def register(sub) -> None:
     p.add_argument("--subnet-mapper", default="heuristic", help="mapper inside the sub-network search")
     p.add_argument("--envelope", default="eyeriss", help="preset whose #PEs, on-chip bytes and bandwidth bound the search")
     p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="accelerator candidates to evaluate")
-    p.add_argument("--optimizer", default="NGOpt", help="any nevergrad optimizer by name")
+    p.add_argument("--optimizer", default="PortfolioDiscreteOnePlusOne", help="any nevergrad optimizer by name")
     p.add_argument("--list-optimizers", action="store_true", help="print the nevergrad optimizer names and exit")
     p.add_argument("--batch", type=int, default=8, help="candidates asked per round (fixes the result, not the parallelism)")
     p.add_argument("--mapper", default="heuristic", help="mapping optimizer that ranks candidates during the search")
