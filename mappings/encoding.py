@@ -103,7 +103,6 @@ def decode_batch(V, layer: Layer, acc: Accelerator):
             ratio = V[:, ratio_index(d, slot)]
             f = np.ones(B, dtype=np.int64)
             if kind == "s":
-                limit = np.minimum(rem, left[:, slot])
                 size = acc.array[slot].size
                 keys = rem * (size + 1) + left[:, slot]
                 for key in np.unique(keys):

@@ -40,9 +40,8 @@ import yaml
 from models.layer import Layer
 from models.network import Network
 
-from .boards import (Board, FPGAError, ResourceUse, as_layers, bank_cost_array, cdiv, design_label, load_board,
-                     over_budget_message, parse_design_kv, violations)
-from .power import FPGALayerResult, FPGANetworkResult, energy_terms, network_energy
+from .boards import (Board, FPGAError, ResourceUse, as_layers, bank_cost_array, cdiv, load_board, parse_design_kv, violations)
+from .power import FPGALayerResult, FPGANetworkResult, energy_terms, network_result
 
 MODEL = "hotnas"
 WORD_BITS = 16
@@ -315,12 +314,5 @@ def hotnas_network(network: Network, design: HotNASDesign, board, *, allow_over_
     With ``allow_over_budget=False`` a design that does not fit the board raises ``FPGAError``
     naming each resource with the amount used and available.
     """
-    board = load_board(board)
-    res = hotnas_resources(design, network)
-    broken = violations(res, board)
-    if broken and not allow_over_budget:
-        raise FPGAError(over_budget_message(f"hotnas design {design_label(design)}", board, broken))
-    layers = tuple(_layer_result(l, design, board, res, with_resources=False) for l in network.layers)
-    return FPGANetworkResult(network=network.name, model=MODEL, board=board.name, clock_mhz=board.clock_mhz,
-                             mode=mode, design=design.to_dict(), layers=layers, resources=res,
-                             violations=tuple(broken), energy=network_energy(board, layers, res))
+    return network_result(network, design, load_board(board), MODEL, hotnas_resources, _layer_result,
+                          allow_over_budget=allow_over_budget, mode=mode)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .boards import Board, ResourceUse, Violation
+from .boards import Board, FPGAError, ResourceUse, Violation, design_label, over_budget_message, violations
 
 
 def energy_terms(board: Board, cycles, dsp, bram18, dram_bytes, clock_mhz: float | None = None) -> dict:
@@ -126,3 +126,19 @@ class FPGANetworkResult:
             "violations": [v.to_dict() for v in self.violations],
             "fits": self.fits,
         }
+
+
+def network_result(network, design, board: Board, model: str, resources, layer_result, *,
+                   allow_over_budget: bool, mode: str) -> "FPGANetworkResult":
+    """Every layer of ``network`` on one design of ``model``: ``resources(design, layers)``
+    sizes the buffers for the network, ``layer_result(...)`` costs one layer. With
+    ``allow_over_budget=False`` a design that does not fit raises ``FPGAError`` naming each
+    resource with the amount used and available."""
+    res = resources(design, network)
+    broken = violations(res, board)
+    if broken and not allow_over_budget:
+        raise FPGAError(over_budget_message(f"{model} design {design_label(design)}", board, broken))
+    layers = tuple(layer_result(l, design, board, res, with_resources=False) for l in network.layers)
+    return FPGANetworkResult(network=network.name, model=model, board=board.name, clock_mhz=board.clock_mhz,
+                             mode=mode, design=design.to_dict(), layers=layers, resources=res,
+                             violations=tuple(broken), energy=network_energy(board, layers, res))
