@@ -1,6 +1,7 @@
 """``codesign search``: the NAAS co-search (accelerator + mappings), resumable run directories."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -9,7 +10,8 @@ from models.errors import CodesignError
 from ._common import emit_json
 
 DEFAULT_WORKLOAD = "mobilenet_v2"
-DEFAULT_BUDGET = 16  # with only --out: a small search that finishes in about a minute
+DEFAULT_BUDGET = 96  # with only --out: a small search that finishes in about a minute on 2 cores
+DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))  # the result does not depend on it
 
 
 def _summary_text(result: dict, run_dir) -> str:
@@ -104,7 +106,8 @@ def register(sub) -> None:
     p.add_argument("--objective", default="edp", choices=["edp", "energy", "latency"])
     p.add_argument("--resolution", type=int)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                   help=f"local worker processes (default {DEFAULT_WORKERS}: the cores, at most 4)")
     p.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler (tcp://host:port, or 'local')")
     p.add_argument("--out", metavar="RUN_DIR")
     p.add_argument("--resume", metavar="RUN_DIR")
