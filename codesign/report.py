@@ -1,12 +1,210 @@
-"""Reports of a search run: ``report.md`` with PNG figures beside it (matplotlib, Agg)."""
+"""Reports of a search run: ``report.md`` and a self-contained ``report.html`` (PNG figures beside
+the Markdown, embedded in the HTML), and ``report.json`` holding every number they show.
+
+Everything comes from the run's ``result.json``. What it does not store is derived from what
+it does, deterministically: the energy of each layer by data space and its place on the
+roofline come from re-evaluating the layer's stored mapping with the cost model (the report
+checks that this reproduces the stored cycles and energy), and the latency of the
+sub-networks on the accuracy-EDP front comes from re-mapping them with the search's own
+sub-network mapper (checked against the stored EDP).
+"""
 from __future__ import annotations
 
+import base64
+import html
 import json
+import math
+import os
+import re
+import statistics
 from pathlib import Path
+
+from models.errors import CodesignError
 
 from .runs import atomic_write
 
+COMPONENTS = ("mac", "rf", "noc", "glb", "dram")
+SPACES = ("W", "I", "O")
+SPACE_TITLES = {"W": "weights", "I": "inputs", "O": "outputs", "mac": "MACs (no data space)"}
+BOUND_COLORS = {"compute": "C2", "rf": "C4", "glb": "C1", "dram": "C3"}
+REPRODUCE_RTOL = 1e-9
 
+
+# ---- loading -------------------------------------------------------------------------------
+def load_result(run_dir) -> dict:
+    """The ``result.json`` of a finished run (one clear error when there is none)."""
+    path = Path(run_dir) / "result.json"
+    if not Path(run_dir).is_dir():
+        raise CodesignError(f"run directory not found: {run_dir}")
+    if not path.exists():
+        raise CodesignError(f"{run_dir} has no result.json: the run has not finished "
+                            f"(continue it with 'codesign search --resume {run_dir}')")
+    try:
+        result = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise CodesignError(f"{path}: malformed JSON ({e.msg} at line {e.lineno})") from None
+    for key in ("config", "accelerator", "found", "baseline", "ratios"):
+        if key not in result:
+            raise CodesignError(f"{path}: not a search result (no '{key}')")
+    return result
+
+
+# ---- numbers derived from the stored mappings ----------------------------------------------
+def _close(a: float, b: float, rtol: float = REPRODUCE_RTOL) -> bool:
+    return abs(a - b) <= rtol * max(abs(a), abs(b), 1e-300)
+
+
+def analyze_layer(layer: dict, acc) -> dict:
+    """Re-evaluate one stored layer (dims + mapping) on ``acc``: energy by data space, accesses
+    per level and its roofline placement. Raises if the stored cost is not reproduced."""
+    from accelerators.cost import evaluate_mapping
+    from accelerators.roofline import roofline
+    from mappings.mapping import Mapping
+    from models.layer import Layer
+
+    lay = Layer(name=layer["name"], stride=layer.get("stride", 1), dilation=layer.get("dilation", 1),
+                **layer["dims"])
+    cost = evaluate_mapping(lay, acc, *Mapping.from_dict(layer["mapping"]).to_arrays())
+    if not cost.valid or cost.cycles != layer["cycles"] or not _close(cost.energy_pj, layer["energy_pj"]):
+        raise CodesignError(f"layer '{layer['name']}': its stored mapping does not reproduce the stored cost on "
+                            f"'{acc.name}' (result written by another version of the cost model?)")
+    rl = roofline(acc, cost)
+    return {
+        "energy_by_space": {**{x: cost.energy_by_space[x] for x in SPACES},
+                            "mac": cost.energy_by_component["mac"]},
+        "dram_words": rl["levels"]["dram"]["words"],
+        "glb_words": rl["levels"]["glb"]["words"],
+        "dram_intensity_macs_per_word": rl["levels"]["dram"]["intensity_macs_per_word"],
+        "glb_intensity_macs_per_word": rl["levels"]["glb"]["intensity_macs_per_word"],
+        "achieved_macs_per_cycle": rl["achieved_macs_per_cycle"],
+        "roof": rl["roof"],
+    }
+
+
+def _acc_summary(a: dict) -> dict:
+    from accelerators import accelerator_from_dict
+
+    acc = accelerator_from_dict(a)
+
+    def cap(level):
+        c = a[level]["capacity_bytes"]
+        return sum(c.values()) if isinstance(c, dict) else c
+
+    return {
+        "name": a["name"],
+        "array": " x ".join(f"{d['size']}[{'/'.join(d['loops'])}]" for d in a["array"]),
+        "pes": acc.num_pes,
+        "rf_bytes_per_pe": cap("rf"),
+        "glb_bytes": cap("glb"),
+        "onchip_bytes": acc.onchip_bytes,
+        "glb_bw_words_per_cycle": a["glb"]["bw_words_per_cycle"],
+        "dram_bw_words_per_cycle": a["dram"]["bw_words_per_cycle"],
+        "clock_mhz": a["clock_mhz"],
+        "rf_read_energy_pj": a["rf"]["read_energy_pj"],
+        "glb_read_energy_pj": a["glb"]["read_energy_pj"],
+        "dram_read_energy_pj": a["dram"]["read_energy_pj"],
+        "peak_macs_per_cycle": acc.num_pes,
+    }
+
+
+def _side(result: dict, side: str, workload: str) -> dict:
+    """Per-layer and total numbers of one workload on the found or the baseline accelerator."""
+    from accelerators import accelerator_from_dict
+
+    acc_dict = result["accelerator"] if side == "found" else result["baseline"]["accelerator"]
+    acc = accelerator_from_dict(acc_dict)
+    nc = result[side]["workloads"][workload]
+    layers = []
+    for l in nc["layers"]:
+        row = {k: l[k] for k in ("name", "macs", "cycles", "latency_ms", "energy_pj", "edp", "utilization", "bound")}
+        row["energy_by_component"] = {c: l["energy_by_component"].get(c, 0.0) for c in COMPONENTS}
+        row["ratio_to_lower_bound"] = l.get("ratio_to_lower_bound")
+        row.update(analyze_layer(l, acc))
+        layers.append(row)
+    t = nc["total"]
+    total = {k: t[k] for k in ("macs", "cycles", "latency_ms", "energy_pj", "edp", "utilization")}
+    total["energy_by_component"] = {c: t["energy_by_component"].get(c, 0.0) for c in COMPONENTS}
+    total["energy_by_space"] = {x: sum(l["energy_by_space"][x] for l in layers) for x in SPACES + ("mac",)}
+    total["ratio_to_lower_bound"] = t.get("ratio_to_lower_bound")
+    return {"accelerator": acc_dict["name"], "layers": layers, "total": total}
+
+
+def _convergence(result: dict) -> dict:
+    """Per outer-loop iteration (one batch of candidates): every candidate's EDP, the best of
+    the batch, the batch median (the lower middle one, so that it is a candidate's EDP) and the
+    best so far."""
+    conv = result.get("convergence") or []
+    batch = max(1, int(result["config"].get("batch") or 1))
+    iters: dict[int, list] = {}
+    for c in conv:
+        iters.setdefault(c["i"] // batch, []).append(c)
+    out, best = [], None
+    for it in sorted(iters):
+        cs = iters[it]
+        ok = [c["edp"] for c in cs if c["status"] == "ok" and c["edp"] is not None]
+        if ok:
+            best = min(ok) if best is None else min(best, min(ok))
+        out.append({"iteration": it, "candidates": len(cs), "ok": len(ok),
+                    "edp": ok, "batch_best_edp": min(ok) if ok else None,
+                    "batch_median_edp": statistics.median_low(ok) if ok else None,
+                    "best_so_far_edp": best})
+    return {"batch": batch, "iterations": out, "baseline_edp": result["baseline"]["edp_geomean"]}
+
+
+def _pareto(result: dict) -> dict | None:
+    """The sub-network search's accuracy-EDP front and the latency of each point on the found
+    accelerator (re-mapped with the search's sub-network mapper; EDP checked)."""
+    found = result["found"]
+    if "pareto" not in found:
+        return None
+    from accelerators import accelerator_from_dict
+    from mappings.cache import MappingCache
+    from mappings.evaluate import evaluate_network
+    from models.spaces import get_space
+
+    cfg = result["config"]
+    space, acc, cache = get_space(cfg["space"]), accelerator_from_dict(result["accelerator"]), MappingCache()
+    points = []
+    for p in found["pareto"]:
+        if all(k in p for k in ("latency_ms", "energy_pj", "macs")):  # stored by the search: nothing to re-map
+            points.append({"accuracy": p["accuracy"], "edp": p["cost"], "latency_ms": p["latency_ms"],
+                           "energy_pj": p["energy_pj"], "macs": p["macs"], "arch": p["arch"]})
+            continue
+        nc = evaluate_network(space.to_network(p["arch"]), acc, optimizer=cfg.get("subnet_mapper", "heuristic"),
+                              objective=cfg.get("objective", "edp"), cache=cache, seed=cfg.get("seed", 0))
+        if not _close(nc.total.edp, p["cost"], 1e-6):
+            raise CodesignError("a sub-network on the stored Pareto front does not reproduce its stored EDP "
+                                "(result written by another version of the code?)")
+        points.append({"accuracy": p["accuracy"], "edp": p["cost"], "latency_ms": nc.total.latency_ms,
+                       "energy_pj": nc.total.energy_pj, "macs": nc.total.macs, "arch": p["arch"]})
+    sub = found["subnet"]
+    chosen = next((i for i, p in enumerate(found["pareto"]) if p["arch"] == sub["arch"]), None)
+    return {"points": points, "chosen": chosen, "subnet": sub, "min_accuracy": cfg.get("min_accuracy"),
+            "mapper": cfg.get("subnet_mapper", "heuristic"), "evolution": found.get("evolution") or []}
+
+
+def report_data(result: dict) -> dict:
+    """Every number the report shows (``report.json``)."""
+    cfg = result["config"]
+    workloads = {}
+    for w in result["found"]["workloads"]:
+        workloads[w] = {"found": _side(result, "found", w), "baseline": _side(result, "baseline", w),
+                        "ratios": result["ratios"][w]}
+    return {
+        "config": cfg,
+        "summary": {"edp_improvement_geomean": result["edp_improvement_geomean"],
+                    "found_edp_geomean": result["found"]["edp_geomean"],
+                    "baseline_edp_geomean": result["baseline"]["edp_geomean"],
+                    "evaluations": result.get("evaluations", {}), "seconds": result.get("seconds")},
+        "accelerators": {"found": _acc_summary(result["accelerator"]),
+                         "baseline": _acc_summary(result["baseline"]["accelerator"])},
+        "workloads": workloads,
+        "convergence": _convergence(result),
+        "pareto": _pareto(result),
+    }
+
+
+# ---- figures -------------------------------------------------------------------------------
 def _plt():
     import matplotlib
     matplotlib.use("Agg")
@@ -14,113 +212,399 @@ def _plt():
     return plt
 
 
-def plot_convergence(result: dict, path: Path) -> None:
-    plt = _plt()
-    conv = result["convergence"]
-    xs = [c["i"] for c in conv if c["edp"] is not None]
-    ys = [c["edp"] for c in conv if c["edp"] is not None]
-    bx = [c["i"] for c in conv if c["best_edp"] is not None]
-    by = [c["best_edp"] for c in conv if c["best_edp"] is not None]
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    ax.scatter(xs, ys, s=8, alpha=0.4, label="candidate")
-    ax.step(bx, by, where="post", color="C3", label="best so far")
-    ax.axhline(result["baseline"]["edp_geomean"], color="k", ls="--", lw=1,
-               label=f"baseline ({result['baseline']['accelerator']['name']})")
-    ax.set_yscale("log")
-    ax.set_xlabel("evaluation")
-    ax.set_ylabel("EDP (pJ x cycles, geomean over workloads)")
-    ax.set_title("NAAS search convergence")
-    ax.legend(fontsize=8)
+def _save(fig, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _plt().close(fig)
 
 
-def plot_layer_edp(result: dict, workload: str, path: Path) -> None:
+def plot_convergence(data: dict, path: Path) -> None:
+    """Outer loop per iteration (and the sub-network evolution per generation, if any)."""
     plt = _plt()
-    found = result["found"]["workloads"][workload]["layers"]
-    base = result["baseline"]["workloads"][workload]["layers"]
+    conv = data["convergence"]
+    evo = (data.get("pareto") or {}).get("evolution") or []
+    ncols = 2 if evo else 1
+    fig, axes = plt.subplots(1, ncols, figsize=(6.4 * ncols, 4.2), squeeze=False)
+    ax = axes[0][0]
+    its = conv["iterations"]
+    xs = [it["iteration"] for it in its for _ in it["edp"]]
+    ys = [e for it in its for e in it["edp"]]
+    ax.scatter(xs, ys, s=10, alpha=0.35, color="C0", label=f"candidate ({data['config']['mapper']} mapper)")
+    med = [(it["iteration"], it["batch_median_edp"]) for it in its if it["batch_median_edp"] is not None]
+    if med:
+        ax.plot(*zip(*med), color="C0", lw=1, label="iteration median")
+    best = [(it["iteration"], it["best_so_far_edp"]) for it in its if it["best_so_far_edp"] is not None]
+    if best:
+        ax.step(*zip(*best), where="post", color="C3", lw=2, label="best so far")
+    cfg = data["config"]
+    ax.axhline(conv["baseline_edp"], color="k", ls="--", lw=1,
+               label=f"baseline ({data['accelerators']['baseline']['name']}, {cfg['final_mapper']} mapper)")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(_int_locator())
+    ax.set_xlabel(f"iteration ({conv['batch']} candidates each)")
+    ax.set_ylabel("EDP (pJ x cycles)")
+    ax.set_title("Accelerator search (outer loop)")
+    ax.legend(fontsize=8)
+    if evo:
+        ax = axes[0][1]
+        for g in evo:
+            ax.scatter([g["generation"]] * len(g["population_costs"]), g["population_costs"], s=10, alpha=0.35,
+                       color="C0")
+        ax.plot([g["generation"] for g in evo], [g["best_cost"] for g in evo], "o-", color="C3", ms=4,
+                label="best feasible")
+        ax.scatter([], [], s=10, color="C0", alpha=0.35, label="population")
+        ax.set_yscale("log")
+        ax.xaxis.set_major_locator(_int_locator())
+        ax.set_xlabel("generation")
+        ax.set_ylabel("EDP on the found accelerator (pJ x cycles)")
+        ax.set_title("Sub-network evolution (mid loop, found accelerator)")
+        ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _int_locator():
+    from matplotlib.ticker import MaxNLocator
+    return MaxNLocator(integer=True)
+
+
+def _layer_axis(ax, names):
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=90, fontsize=5 if len(names) > 30 else 7)
+    ax.set_xlim(-0.7, len(names) - 0.3)
+
+
+def plot_layer_edp(wl: dict, workload: str, path: Path) -> None:
+    plt = _plt()
+    found, base = wl["found"]["layers"], wl["baseline"]["layers"]
     names = [l["name"] for l in found]
-    fig, ax = plt.subplots(figsize=(max(6.4, 0.14 * len(names)), 4))
+    fig, ax = plt.subplots(figsize=(max(6.4, 0.15 * len(names) + 2), 4.2))
     idx = range(len(names))
-    ax.bar([i - 0.2 for i in idx], [l["edp"] for l in base], width=0.4, label="baseline")
-    ax.bar([i + 0.2 for i in idx], [l["edp"] for l in found], width=0.4, label="found")
+    ax.bar([i - 0.2 for i in idx], [l["edp"] for l in base], width=0.4, label=f"baseline ({wl['baseline']['accelerator']})")
+    ax.bar([i + 0.2 for i in idx], [l["edp"] for l in found], width=0.4, label=f"found ({wl['found']['accelerator']})")
     ax.set_yscale("log")
     ax.set_ylabel("EDP (pJ x cycles)")
-    ax.set_xticks(list(idx))
-    ax.set_xticklabels(names, rotation=90, fontsize=5)
+    _layer_axis(ax, names)
     ax.set_title(f"Per-layer EDP: {workload}")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
-def plot_pareto(result: dict, path: Path) -> None:
+def plot_energy(wl: dict, workload: str, path: Path) -> None:
+    """Per-layer energy of the found accelerator stacked by component and by data space, with
+    the network totals of found and baseline beside each."""
     plt = _plt()
-    front = result["found"]["pareto"]
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    ax.plot([c["cost"] for c in front], [c["accuracy"] for c in front], "o-", ms=3, label="Pareto front")
-    best = result["found"]["subnet"]
-    ax.plot([best["edp"]], [best["accuracy"]], "r*", ms=12, label="chosen")
-    acc_min = result["config"].get("min_accuracy")
-    if acc_min is not None:
-        ax.axhline(acc_min, color="k", ls="--", lw=1, label=f"min accuracy {acc_min}")
-    ax.set_xscale("log")
-    ax.set_xlabel("EDP on the found accelerator (pJ x cycles)")
-    ax.set_ylabel("predicted top-1 accuracy")
-    ax.set_title("Accuracy vs EDP (sub-networks evaluated)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    found = wl["found"]["layers"]
+    names = [l["name"] for l in found]
+    fig, axes = plt.subplots(2, 2, figsize=(max(8, 0.15 * len(names) + 4), 7.5),
+                             gridspec_kw={"width_ratios": [max(4, len(names) / 8), 1.2]})
+    for row, (key, keys, titles) in enumerate((
+            ("energy_by_component", COMPONENTS, {c: c.upper() if c != "noc" else "NoC" for c in COMPONENTS}),
+            ("energy_by_space", SPACES + ("mac",), SPACE_TITLES))):
+        ax = axes[row][0]
+        bottom = [0.0] * len(found)
+        for j, k in enumerate(keys):
+            vals = [l[key][k] / 1e6 for l in found]
+            ax.bar(range(len(found)), vals, bottom=bottom, color=f"C{j}", label=titles[k], width=0.8)
+            bottom = [b + v for b, v in zip(bottom, vals)]
+        ax.set_ylabel("energy (uJ)")
+        ax.set_title(f"{workload} on {wl['found']['accelerator']}: energy per layer by "
+                     f"{'component' if row == 0 else 'data space'}")
+        _layer_axis(ax, names)
+        ax.legend(fontsize=7, ncol=len(keys))
+        ax = axes[row][1]
+        sides = (("found", wl["found"]), ("baseline", wl["baseline"]))
+        for i, (_label, s) in enumerate(sides):
+            b = 0.0
+            for j, k in enumerate(keys):
+                v = s["total"][key][k] / 1e6
+                ax.bar(i, v, bottom=b, color=f"C{j}", width=0.6)
+                b += v
+        ax.set_xticks([0, 1])
+        ax.set_xticklabels(["found", "baseline"], fontsize=8)
+        ax.set_title("network total", fontsize=9)
+        ax.set_ylabel("energy (uJ)")
+    _save(fig, path)
+
+
+def plot_roofline(data: dict, wl: dict, workload: str, path: Path) -> None:
+    """Each layer at its DRAM arithmetic intensity and achieved MACs/cycle, under the roofs of
+    the found and the baseline accelerator."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), squeeze=False)
+    for ax, side in zip(axes[0], ("found", "baseline")):
+        a = data["accelerators"][side]
+        layers = wl[side]["layers"]
+        xs = [l["dram_intensity_macs_per_word"] for l in layers]
+        lo, hi = min(xs + [1.0]) / 2, max(xs + [a["peak_macs_per_cycle"] / a["dram_bw_words_per_cycle"]]) * 2
+        grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+        peak = a["peak_macs_per_cycle"]
+        ax.plot(grid, [min(peak, x * a["dram_bw_words_per_cycle"]) for x in grid], color="k", lw=1.5,
+                label=f"DRAM roof ({a['dram_bw_words_per_cycle']:g} words/cycle)")
+        if a["glb_bw_words_per_cycle"]:
+            ax.plot(grid, [min(peak, x * a["glb_bw_words_per_cycle"]) for x in grid], color="0.6", lw=1, ls="--",
+                    label=f"GLB roof ({a['glb_bw_words_per_cycle']:g} words/cycle)")
+            gx = [l["glb_intensity_macs_per_word"] for l in layers]
+            ax.scatter(gx, [l["achieved_macs_per_cycle"] for l in layers], marker="x", s=12, color="0.6",
+                       label="same layers at GLB intensity")
+        for b, color in BOUND_COLORS.items():
+            pts = [(l["dram_intensity_macs_per_word"], l["achieved_macs_per_cycle"]) for l in layers if l["bound"] == b]
+            if pts:
+                ax.scatter(*zip(*pts), s=18, color=color, label=f"{b}-bound layer", zorder=3)
+        ax.axhline(peak, color="k", ls=":", lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("arithmetic intensity (MACs per DRAM word)")
+        ax.set_ylabel("MACs per cycle")
+        ax.set_title(f"{side}: {a['name']} ({a['pes']} PEs), {workload}")
+        ax.legend(fontsize=7, loc="lower right")
+    _save(fig, path)
+
+
+def _front(points: list[dict], key: str) -> list[dict]:
+    """Points not dominated in (higher accuracy, lower ``key``), sorted by ``key``."""
+    out, best = [], -math.inf
+    for p in sorted(points, key=lambda p: (p[key], -p["accuracy"])):
+        if p["accuracy"] > best:
+            out.append(p)
+            best = p["accuracy"]
+    return out
+
+
+def plot_pareto(data: dict, path: Path) -> None:
+    plt = _plt()
+    par = data["pareto"]
+    pts = par["points"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4))
+    for ax, key, label in ((axes[0], "edp", "EDP (pJ x cycles)"), (axes[1], "latency_ms", "latency (ms)")):
+        ax.scatter([p[key] for p in pts], [p["accuracy"] for p in pts], s=16, color="C0",
+                   label="sub-networks on the accuracy-EDP front")
+        front = _front(pts, key)
+        ax.plot([p[key] for p in front], [p["accuracy"] for p in front], "-", color="C0", lw=1.2,
+                label=f"non-dominated in accuracy-{'EDP' if key == 'edp' else 'latency'}")
+        if par["chosen"] is not None:
+            c = pts[par["chosen"]]
+            ax.plot([c[key]], [c["accuracy"]], "r*", ms=13, label="chosen sub-network")
+        if par["min_accuracy"] is not None:
+            ax.axhline(par["min_accuracy"], color="k", ls="--", lw=1, label=f"min accuracy {par['min_accuracy']}")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{label} on the found accelerator ({par['mapper']} mapper)")
+        ax.set_ylabel("predicted top-1 accuracy")
+        ax.legend(fontsize=8)
+    axes[0].set_title("Accuracy vs EDP")
+    axes[1].set_title("Accuracy vs latency (points of the EDP front)")
+    _save(fig, path)
+
+
+# ---- document blocks -> Markdown / HTML ----------------------------------------------------
+def fmt(x) -> str:
+    """Numbers as the report prints them (4 significant digits; the report test relies on it)."""
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        if x == 0:
+            return "0"
+        if 1e-3 <= abs(x) < 1e6:
+            return f"{x:.4g}"
+        return f"{x:.4e}"
+    return str(x)
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def _blocks(data: dict, images: dict) -> list[tuple]:
+    cfg = data["config"]
+    s = data["summary"]
+    fa, ba = data["accelerators"]["found"], data["accelerators"]["baseline"]
+    what = (f"space {cfg['space']} (min accuracy {fmt(cfg['min_accuracy'])}, {cfg['constraint']} constraint)"
+            if cfg.get("space") else f"workloads {', '.join(cfg['workloads'])}")
+    ev = s["evaluations"]
+    B = [("h1", "NAAS search report"),
+         ("p", f"Search over {what}; envelope {cfg['envelope']}; optimizer {cfg['optimizer']}; budget "
+               f"{cfg['budget']}; batch {cfg['batch']}; seed {cfg['seed']}; search mapper {cfg['mapper']}, "
+               f"final mapper {cfg['final_mapper']}; objective {cfg['objective']}."),
+         ("p", f"Candidates: {ev.get('ok', 0)} evaluated, {ev.get('rejected', 0)} rejected by the envelope, "
+               f"{ev.get('unmappable', 0)} unmappable; wall time {fmt(s['seconds'])} s."),
+         ("strong", f"EDP improvement over {ba['name']} (geomean over workloads): "
+                    f"{fmt(s['edp_improvement_geomean'])}x"),
+         ("h2", "Summary"),
+         ("table", "summary", ["workload", "EDP found", "EDP baseline", "EDP improvement", "speedup", "energy saving"],
+          [[w, fmt(d["found"]["total"]["edp"]), fmt(d["baseline"]["total"]["edp"]), fmt(d["ratios"]["edp_improvement"]),
+            fmt(d["ratios"]["speedup"]), fmt(d["ratios"]["energy_saving"])] for w, d in data["workloads"].items()]),
+         ("h2", "Found accelerator vs baseline"),
+         ("table", "accelerators", ["", "found", "baseline"],
+          [[label, fmt(fa[k]), fmt(ba[k])] for label, k in (
+              ("name", "name"), ("PE array [parallel loops]", "array"), ("PEs", "pes"),
+              ("register file per PE (bytes)", "rf_bytes_per_pe"), ("global buffer (bytes)", "glb_bytes"),
+              ("on-chip total (bytes)", "onchip_bytes"), ("GLB bandwidth (words/cycle)", "glb_bw_words_per_cycle"),
+              ("DRAM bandwidth (words/cycle)", "dram_bw_words_per_cycle"), ("clock (MHz)", "clock_mhz"),
+              ("RF read energy (pJ/word)", "rf_read_energy_pj"), ("GLB read energy (pJ/word)", "glb_read_energy_pj"),
+              ("DRAM read energy (pJ/word)", "dram_read_energy_pj"))]),
+         ("h2", "Search convergence"),
+         ("p", f"Candidates are scored with the {cfg['mapper']} mapper during the search (geomean EDP over the "
+               f"workloads); the found accelerator and the baseline are re-mapped with the {cfg['final_mapper']} "
+               f"mapper for every other table. One iteration is one batch of {cfg['batch']} candidates."),
+         ("img", "convergence", images["convergence"]),
+         ("table", "convergence", ["iteration", "candidates", "evaluated", "best of iteration", "median of iteration",
+                                   "best so far"],
+          [[str(it["iteration"]), str(it["candidates"]), str(it["ok"]), fmt(it["batch_best_edp"]),
+            fmt(it["batch_median_edp"]), fmt(it["best_so_far_edp"])] for it in data["convergence"]["iterations"]])]
+    par = data.get("pareto")
+    if par:
+        sub = par["subnet"]
+        B += [("h2", "Sub-network"),
+              ("p", f"Chosen sub-network: predicted accuracy {fmt(sub['accuracy'])}, EDP {fmt(sub['edp'])} pJ x cycles "
+                    f"on the found accelerator with the {par['mapper']} mapper (the final mapper's numbers are in "
+                    f"the tables below)."),
+              ("code", json.dumps(sub["arch"])),
+              ("img", "pareto", images["pareto"]),
+              ("table", "pareto", ["accuracy", "EDP (pJ x cycles)", "latency (ms)", "energy (pJ)", "MACs"],
+               [[fmt(p["accuracy"]), fmt(p["edp"]), fmt(p["latency_ms"]), fmt(p["energy_pj"]), fmt(p["macs"])]
+                for p in par["points"]])]
+    for w, d in data["workloads"].items():
+        f, b = d["found"], d["baseline"]
+        rows = []
+        for label, key in (("cycles", "cycles"), ("latency (ms)", "latency_ms"), ("energy (pJ)", "energy_pj"),
+                           ("EDP (pJ x cycles)", "edp"), ("utilization", "utilization"),
+                           ("EDP / lower bound", "ratio_to_lower_bound")):
+            rows.append([label, fmt(f["total"][key]), fmt(b["total"][key])])
+        for c in COMPONENTS:
+            rows.append([f"energy {c} (pJ)", fmt(f["total"]["energy_by_component"][c]),
+                         fmt(b["total"]["energy_by_component"][c])])
+        for x in SPACES:
+            rows.append([f"energy {SPACE_TITLES[x]} (pJ)", fmt(f["total"]["energy_by_space"][x]),
+                         fmt(b["total"]["energy_by_space"][x])])
+        layer_rows = []
+        for lf, lb in zip(f["layers"], b["layers"]):
+            layer_rows.append([lf["name"], fmt(lf["macs"]), fmt(lf["cycles"]), fmt(lf["energy_pj"]), fmt(lf["edp"]),
+                               fmt(lb["edp"]), fmt(lf["utilization"]), lf["bound"],
+                               fmt(lf["dram_intensity_macs_per_word"])]
+                              + [fmt(lf["energy_by_space"][x]) for x in SPACES])
+        B += [("h2", f"Workload: {w}"),
+              ("table", f"totals:{w}", ["", "found", "baseline"], rows),
+              ("img", f"per-layer EDP {w}", images[f"layers:{w}"]),
+              ("img", f"energy breakdown {w}", images[f"energy:{w}"]),
+              ("img", f"roofline {w}", images[f"roofline:{w}"]),
+              ("p", "Per layer on the found accelerator (energy by data space from the stored mapping; intensity in "
+                    "MACs per DRAM word):"),
+              ("table", f"layers:{w}", ["layer", "MACs", "cycles", "energy (pJ)", "EDP", "EDP baseline", "utilization",
+                                        "bound", "intensity", "energy W (pJ)", "energy I (pJ)", "energy O (pJ)"],
+               layer_rows)]
+    return B
+
+
+def _to_markdown(blocks) -> str:
+    out = []
+    for b in blocks:
+        kind = b[0]
+        if kind == "h1":
+            out += [f"# {b[1]}", ""]
+        elif kind == "h2":
+            out += [f"## {b[1]}", ""]
+        elif kind == "p":
+            out += [b[1], ""]
+        elif kind == "strong":
+            out += [f"**{b[1]}**", ""]
+        elif kind == "code":
+            out += ["```json", b[1], "```", ""]
+        elif kind == "img":
+            out += [f"![{b[1]}]({b[2]})", ""]
+        elif kind == "table":
+            _, _name, head, rows = b
+            out.append("| " + " | ".join(head) + " |")
+            out.append("|" + "---|" * len(head))
+            out += ["| " + " | ".join(r) + " |" for r in rows]
+            out.append("")
+    return "\n".join(out)
+
+
+_CSS = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        "td:first-child,th:first-child{text-align:left}th{background:#f0f0f0}"
+        "img{max-width:100%;display:block;margin:1em 0}pre{background:#f6f6f6;padding:8px;overflow-x:auto}")
+
+
+def _to_html(blocks, run_dir: Path) -> str:
+    e = html.escape
+    out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'><title>NAAS search report</title>",
+           f"<style>{_CSS}</style></head><body>"]
+    for b in blocks:
+        kind = b[0]
+        if kind in ("h1", "h2"):
+            out.append(f"<{kind}>{e(b[1])}</{kind}>")
+        elif kind == "p":
+            out.append(f"<p>{e(b[1])}</p>")
+        elif kind == "strong":
+            out.append(f"<p><strong>{e(b[1])}</strong></p>")
+        elif kind == "code":
+            out.append(f"<pre>{e(b[1])}</pre>")
+        elif kind == "img":
+            data = base64.b64encode((run_dir / b[2]).read_bytes()).decode("ascii")
+            out.append(f"<img alt='{e(b[1])}' src='data:image/png;base64,{data}'>")
+        elif kind == "table":
+            _, name, head, rows = b
+            out.append(f"<table data-name='{e(name)}'><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>")
+            out += ["<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows]
+            out.append("</table>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+# ---- entry points --------------------------------------------------------------------------
+def _finite(obj, where="report"):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise CodesignError(f"internal: non-finite number in {where}")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _finite(v, f"{where}.{k}")
+    elif isinstance(obj, list):
+        for v in obj:
+            _finite(v, where)
+
+
+def _readable(path: Path) -> None:
+    """Give a report file the permissions of a normally created file (the atomic write makes 0600)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
+def write_report(run_dir, result: dict | None = None) -> dict:
+    """Write ``report.md``, ``report.html``, ``report.json`` and the PNG figures into
+    ``run_dir``; returns the report data with the written paths under ``files``."""
+    run_dir = Path(run_dir)
+    if result is None:
+        result = load_result(run_dir)
+    data = report_data(result)
+    _finite(data)
+    images = {"convergence": "convergence.png"}
+    plot_convergence(data, run_dir / images["convergence"])
+    if data.get("pareto"):
+        images["pareto"] = "pareto.png"
+        plot_pareto(data, run_dir / images["pareto"])
+    for w, wl in data["workloads"].items():
+        for kind, fn in (("layers", plot_layer_edp), ("energy", plot_energy)):
+            images[f"{kind}:{w}"] = f"{kind}_{_safe(w)}.png"
+            fn(wl, w, run_dir / images[f"{kind}:{w}"])
+        images[f"roofline:{w}"] = f"roofline_{_safe(w)}.png"
+        plot_roofline(data, wl, w, run_dir / images[f"roofline:{w}"])
+    blocks = _blocks(data, images)
+    for name, text in (("report.md", _to_markdown(blocks)), ("report.html", _to_html(blocks, run_dir)),
+                       ("report.json", json.dumps(data, indent=1, allow_nan=False) + "\n")):
+        atomic_write(run_dir / name, text)
+        _readable(run_dir / name)
+    data["files"] = [str(run_dir / n) for n in ("report.md", "report.html", "report.json")] + \
+        [str(run_dir / p) for p in images.values()]
+    return data
 
 
 def write_search_report(run_dir, result: dict) -> Path:
-    run_dir = Path(run_dir)
-    plot_convergence(result, run_dir / "convergence.png")
-    acc = result["accelerator"]
-    base = result["baseline"]["accelerator"]
-    cfg = result["config"]
-    what = (f"Space: {cfg['space']} (min accuracy {cfg['min_accuracy']}, {cfg['constraint']} constraint)"
-            if cfg.get("space") else f"Workloads: {', '.join(cfg['workloads'])}")
-    lines = [
-        "# NAAS search report", "",
-        f"{what}; envelope: {cfg['envelope']}; optimizer: "
-        f"{cfg['optimizer']}; budget: {cfg['budget']}; seed: {cfg['seed']}; mapper: {cfg['mapper']}.",
-        f"Evaluations: {result['evaluations']}; wall time {result['seconds']:.1f} s.", "",
-        f"**EDP improvement over {base['name']} (geomean): {result['edp_improvement_geomean']:.2f}x**", "",
-        "| workload | EDP found | EDP baseline | EDP improvement | speedup | energy saving |",
-        "|---|---|---|---|---|---|",
-    ]
-    for w, r in result["ratios"].items():
-        f = result["found"]["workloads"][w]["total"]
-        b = result["baseline"]["workloads"][w]["total"]
-        lines.append(f"| {w} | {f['edp']:.3e} | {b['edp']:.3e} | {r['edp_improvement']:.2f}x | "
-                     f"{r['speedup']:.2f}x | {r['energy_saving']:.2f}x |")
-    lines += ["", "## Accelerators", "", "| | found | baseline |", "|---|---|---|"]
-
-    def arr(a):
-        return " x ".join(f"{d['size']}[{'/'.join(d['loops'])}]" for d in a["array"])
-
-    def cap(level):
-        c = level["capacity_bytes"]
-        return sum(c.values()) if isinstance(c, dict) else c
-
-    lines += [f"| array | {arr(acc)} | {arr(base)} |",
-              f"| register file per PE (B) | {cap(acc['rf'])} | {cap(base['rf'])} |",
-              f"| global buffer (B) | {cap(acc['glb'])} | {cap(base['glb'])} |",
-              f"| DRAM bandwidth (words/cycle) | {acc['dram']['bw_words_per_cycle']} | {base['dram']['bw_words_per_cycle']} |",
-              "", "## Convergence", "", "![convergence](convergence.png)", ""]
-    if "subnet" in result["found"]:
-        sub = result["found"]["subnet"]
-        plot_pareto(result, run_dir / "pareto.png")
-        lines += ["## Sub-network", "", f"Predicted accuracy {sub['accuracy']:.4f}; architecture:", "",
-                  "```json", json.dumps(sub["arch"]), "```", "", "![pareto](pareto.png)", ""]
-    for w in result["found"]["workloads"]:
-        png = f"layers_{w.replace('/', '_')}.png"
-        plot_layer_edp(result, w, run_dir / png)
-        lines += [f"## Per-layer EDP: {w}", "", f"![{w}]({png})", ""]
-    path = run_dir / "report.md"
-    atomic_write(path, "\n".join(lines) + "\n")
-    return path
+    """The report a finished search writes (``naas.finalize``); returns the ``report.md`` path."""
+    write_report(run_dir, result)
+    return Path(run_dir) / "report.md"

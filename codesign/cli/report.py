@@ -1,0 +1,25 @@
+"""``codesign report RUN_DIR``: report.md, a self-contained report.html, report.json and PNG figures."""
+from __future__ import annotations
+
+from ._common import emit_json
+
+
+def _run(args) -> int:
+    from codesign.report import write_report
+
+    data = write_report(args.run_dir)
+    if args.json:
+        emit_json(data)
+    else:
+        s = data["summary"]
+        print(f"EDP improvement over {data['accelerators']['baseline']['name']} (geomean): "
+              f"{s['edp_improvement_geomean']:.2f}x")
+        print("wrote " + ", ".join(data["files"]))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("report", help="write the report of a finished search run (Markdown, HTML, PNG figures)")
+    p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'codesign search --out'")
+    p.add_argument("--json", action="store_true", help="print every number of the report as JSON")
+    p.set_defaults(func=_run)

@@ -1,0 +1,152 @@
+"""Every study runs in --quick mode (what CI runs) and writes a report, figures and data whose
+numbers pass checks computed here independently."""
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from models.assets import have_asset
+
+ROOT = Path(__file__).resolve().parents[2]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+QUICK_LIMIT_S = 120  # the promise of --quick
+
+
+def run_study(name: str, out: Path) -> float:
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    t0 = time.perf_counter()
+    r = subprocess.run([sys.executable, "-m", f"studies.{name}", "--quick", "--out", str(out)], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=2 * QUICK_LIMIT_S)
+    secs = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = (out / "report.md").read_text()
+    assert report.startswith("# ") and "--quick" in report
+    pngs = sorted(out.glob("*.png"))
+    assert pngs, "a study writes at least one figure"
+    for p in pngs:
+        b = p.read_bytes()
+        assert b.startswith(PNG_MAGIC) and len(b) > 5_000, p
+        assert f"]({p.name})" in report  # every figure is shown in the report
+    return secs
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def ranks(xs):
+    """Average ranks (1-based), written out here as an independent check of the studies' SRCC."""
+    order = sorted(range(len(xs)), key=lambda i: xs[i])
+    r = [0.0] * len(xs)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and xs[order[j + 1]] == xs[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            r[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return r
+
+
+def pearson(a, b):
+    ma, mb = sum(a) / len(a), sum(b) / len(b)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(a, b))
+    return cov / math.sqrt(sum((x - ma) ** 2 for x in a) * sum((y - mb) ** 2 for y in b))
+
+
+def test_naas_vs_baselines_quick(tmp_path):
+    from accelerators import accelerator_from_dict, envelope_of
+
+    out = tmp_path / "naas"
+    assert run_study("naas_vs_baselines", out) < QUICK_LIMIT_S
+    rows = read_csv(out / "per_network.csv")
+    assert {r["envelope"] for r in rows} == {"edgetpu", "nvdla-1024", "eyeriss", "nvdla-256", "shidiannao"}
+    for r in rows:
+        f = lambda k: float(r[k])  # noqa: E731
+        assert f("speedup") == pytest.approx(f("baseline_latency_ms") / f("found_latency_ms"), rel=1e-9)
+        assert f("energy_saving") == pytest.approx(f("baseline_energy_pj") / f("found_energy_pj"), rel=1e-9)
+        # EDP = energy x latency, so the EDP ratio is the product of the other two
+        assert f("edp_improvement") == pytest.approx(f("speedup") * f("energy_saving"), rel=1e-9)
+        # the searched accelerator respects the baseline's envelope
+        res = json.loads((out / "runs-quick" / r["envelope"] / "result.json").read_text())
+        env = envelope_of(r["envelope"])
+        acc = accelerator_from_dict(res["accelerator"])
+        assert env.fits(acc), env.violations(acc)
+        assert acc.num_pes <= math.prod(d["size"] for d in res["baseline"]["accelerator"]["array"])
+    summary = json.loads((out / "summary.json").read_text())
+    for s in summary["summary"]:
+        sel = [float(r["speedup"]) for r in rows if r["envelope"] == s["envelope"]]
+        assert s["speedup_geomean"] == pytest.approx(math.prod(sel) ** (1 / len(sel)))
+
+
+def test_mapping_matters_quick(tmp_path):
+    from accelerators import load_accelerator
+    from mappings import optimize
+    from models.zoo import get_network
+
+    out = tmp_path / "mm"
+    assert run_study("mapping_matters", out) < QUICK_LIMIT_S
+    cases = json.loads((out / "cases.json").read_text())
+    assert cases
+    for c in cases:
+        assert c["best_edp"] <= c["p10_edp"] <= c["median_edp"] <= c["p90_edp"] <= c["worst_edp"]
+        for o in c["optimizers"].values():
+            assert o["edp"] >= c["best_edp"] * (1 - 1e-12)
+            assert o["ratio_to_best"] == pytest.approx(o["edp"] / c["best_edp"])
+    # the study's exact distribution and the project's exhaustive optimizer agree on the optimum
+    small = min((c for c in cases if c["distribution"] == "exhaustive"), key=lambda c: c["valid_mappings"])
+    layer = next(l for l in get_network(small["network"]).layers if l.name == small["layer"])
+    res = optimize(layer, load_accelerator(small["accelerator"]), optimizer="exhaustive")
+    assert res.cost.edp == pytest.approx(small["best_edp"], rel=1e-9)
+    assert res.evaluated >= small["valid_mappings"]
+
+
+def test_flops_vs_latency_quick(tmp_path):
+    from accelerators import load_accelerator
+
+    out = tmp_path / "fl"
+    assert run_study("flops_vs_latency", out) < QUICK_LIMIT_S
+    rows = read_csv(out / "networks.csv")
+    summary = json.loads((out / "summary.json").read_text())
+    for r in rows:
+        d, w = int(r["depth"]), int(r["width"])
+        assert int(r["macs"]) == d * 9 * w * w * 14 * 14 == 9 * 14 * 14 * int(r["family"])  # by hand
+        # no accelerator beats its peak: latency >= MACs / #PEs / clock
+        for a in ("eyeriss", "nvdla-256", "shidiannao"):
+            acc = load_accelerator(a)
+            assert float(r[f"sim:{a}"]) >= int(r["macs"]) / acc.num_pes / (acc.clock_mhz * 1e3) * (1 - 1e-9)
+    macs = [int(r["macs"]) for r in rows]
+    for b, v in summary["srcc"].items():
+        assert v == pytest.approx(pearson(ranks(macs), ranks([float(r[b]) for r in rows])), abs=1e-9)
+    # equal MACs do not mean equal CPU latency
+    fam = [float(r["cpu:torch"]) for r in rows if r["family"] == rows[0]["family"]]
+    assert max(fam) / min(fam) > 1.3
+
+
+def test_oneproxy_nb201_quick(tmp_path):
+    from models.assets import asset_path
+
+    out = tmp_path / "op"
+    assert run_study("oneproxy_nb201", out) < QUICK_LIMIT_S
+    summary = json.loads((out / "summary.json").read_text())
+    rows = read_csv(asset_path("nasbench201/oneproxy_latency.csv"))
+    devices = summary["devices"]
+    assert len(devices) == 8 and len(summary["pairs"]) == 8 * 7
+    # the raw SRCC matrix, recomputed here from the data file
+    for i in (0, 3):
+        for j in (1, 5):
+            want = pearson(ranks([float(r[devices[i]]) for r in rows]), ranks([float(r[devices[j]]) for r in rows]))
+            assert summary["srcc_before"][i][j] == pytest.approx(want, abs=1e-9)
+    for p in summary["pairs"]:
+        assert [r["k"] for r in p["after"]] == summary["samples"]
+        for r in p["after"]:
+            assert -1.0 <= r["srcc_before_heldout"] <= 1.0
+            assert r["srcc_mean"] is None or r["srcc_min"] <= r["srcc_mean"] <= 1.0
