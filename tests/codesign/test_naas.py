@@ -141,3 +141,18 @@ def test_search_errors_are_one_line(tiny_workload, tmp_path, capsys):
     assert "run directory not found" in capsys.readouterr().err
     assert main(["search", "--workload", "no_such_net", "--out", str(tmp_path / "c")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_atomic_write_leaves_files_readable_by_the_umask(tmp_path):
+    import os
+    import stat
+
+    from codesign.runs import atomic_write
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "result.json", "{}\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "result.json").st_mode) == 0o644
+    assert (tmp_path / "result.json").read_text() == "{}\n"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
