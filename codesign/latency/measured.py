@@ -1,0 +1,219 @@
+"""Measured latency on this machine: PyTorch on CPU (``torch-cpu``) or a CUDA GPU
+(``torch-cuda``), and ONNX Runtime on CPU (``onnxruntime``).
+
+The module is built with random weights from the target's OFA-format ``net.config`` when it
+has one (``models.torch_netconfig``: the real structure, with squeeze-and-excitation and
+h-swish), else from its layer list (``models.torch_builder``: every MAC layer once). Batch 1,
+inference mode. ``warmup`` untimed runs, then ``repeats`` timed runs; the result is the median,
+its spread the interquartile range. ``max_seconds`` bounds the whole measurement: when it is
+reached, fewer samples are kept (at least one) and ``details["truncated"]`` says so.
+
+Options (keyword arguments, or in the spec: ``torch-cpu:threads=4,repeats=20``): ``warmup``
+(3), ``repeats`` (10), ``threads`` (1; the intra-op thread count, restored afterwards),
+``max_seconds`` (60).
+"""
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from .base import BackendUnavailable, LatencyBackend, LatencyError, LatencyResult, Target, register, split_spec
+
+DEFAULTS = {"warmup": 3, "repeats": 10, "threads": 1, "max_seconds": 60.0}
+DEFAULT_RESOLUTION = 224
+
+
+def _check_options(spec: str, opts: dict) -> dict:
+    out = dict(DEFAULTS)
+    for k, v in opts.items():
+        if k not in DEFAULTS:
+            raise LatencyError(f"{spec}: unknown option {k!r} (known: {', '.join(DEFAULTS)})")
+        if v is None:
+            continue
+        try:
+            num = float(v)
+        except (TypeError, ValueError):
+            raise LatencyError(f"{spec}: {k}={v!r} is not a number") from None
+        if k == "max_seconds":
+            if not math.isfinite(num) or num <= 0:
+                raise LatencyError(f"{spec}: max_seconds must be positive, got {v!r}")
+            out[k] = num
+            continue
+        lo = 0 if k == "warmup" else 1
+        if isinstance(v, bool) or not num.is_integer() or num < lo:
+            raise LatencyError(f"{spec}: {k} must be an integer >= {lo}, got {v!r}")
+        out[k] = int(num)
+    return out
+
+
+def _spec_options(spec: str) -> dict:
+    """``"torch-cpu:threads=4,repeats=20"`` -> ``{"threads": "4", "repeats": "20"}``."""
+    _, arg = split_spec(spec)
+    opts = {}
+    for part in arg.replace(" ", "").split(","):
+        if not part:
+            continue
+        k, eq, v = part.partition("=")
+        if not eq:
+            raise LatencyError(f"{spec!r}: expected KEY=VALUE options after the colon, got {part!r}")
+        opts[k] = v
+    return opts
+
+
+def _torch():
+    try:
+        import torch
+    except ImportError:
+        raise BackendUnavailable("measured backends need PyTorch (pip install torch)") from None
+    return torch
+
+
+def build_runnable(target: Target):
+    """``(module, input tensor, source)`` for ``target``: from its net.config when it has one,
+    else from its layer list."""
+    torch = _torch()
+    if target.net_config is not None:
+        from models.torch_netconfig import build_from_net_config
+        r = target.network.resolution or DEFAULT_RESOLUTION
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            module = build_from_net_config(target.net_config)
+            x = torch.randn(1, 3, r, r)
+        return module, x, "net.config"
+    from models.torch_builder import build_module
+    module, (x,) = build_module(target.network)
+    return module, x, "network"
+
+
+def _timed(run, warmup: int, repeats: int, max_seconds: float) -> tuple[list[float], bool]:
+    """Milliseconds of ``repeats`` calls of ``run`` after ``warmup`` calls, within ``max_seconds``."""
+    t_end = time.perf_counter() + max_seconds
+    for _ in range(warmup):
+        run()
+        if time.perf_counter() > t_end:
+            break
+    samples = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        t1 = time.perf_counter()
+        samples.append((t1 - t0) * 1e3)
+        if t1 > t_end:
+            break
+    return samples, len(samples) < repeats
+
+
+class _Measured(LatencyBackend):
+    device = "cpu"
+
+    def __init__(self, spec: str, **options):
+        super().__init__(spec)
+        merged = {**_spec_options(spec), **{k: v for k, v in options.items() if v is not None}}
+        o = _check_options(spec, merged)
+        self.warmup, self.repeats, self.threads, self.max_seconds = (
+            o["warmup"], o["repeats"], o["threads"], o["max_seconds"])
+        self._check_available()
+
+    def _check_available(self) -> None:
+        _torch()
+
+    def _make_runner(self, module, x):
+        """A zero-argument callable that runs one inference (blocking until it is done)."""
+        raise NotImplementedError
+
+    def _measure(self, target: Target) -> LatencyResult:
+        torch = _torch()
+        module, x, source = build_runnable(target)
+        prev = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            run = self._make_runner(module, x)
+            samples, truncated = _timed(run, self.warmup, self.repeats, self.max_seconds)
+        finally:
+            torch.set_num_threads(prev)
+        a = np.asarray(samples)
+        q1, med, q3 = np.percentile(a, [25, 50, 75])
+        return LatencyResult(float(med), float(q3 - q1), len(samples), self.spec,
+                             {"min": float(a.min()), "max": float(a.max()), "threads": self.threads,
+                              "device": self.device, "warmup": self.warmup, "built_from": source,
+                              "truncated": truncated})
+
+
+@register("torch-cpu")
+class TorchCpuBackend(_Measured):
+    """PyTorch eager inference on the CPU."""
+    scheme = "torch-cpu"
+
+    def _make_runner(self, module, x):
+        torch = _torch()
+
+        def run():
+            with torch.inference_mode():
+                module(x)
+        return run
+
+
+@register("torch-cuda")
+class TorchCudaBackend(_Measured):
+    """PyTorch eager inference on the first CUDA GPU (synchronized around each run)."""
+    scheme = "torch-cuda"
+    device = "cuda"
+
+    def _check_available(self) -> None:
+        torch = _torch()
+        if not torch.cuda.is_available():
+            raise BackendUnavailable(f"{self.spec}: no CUDA GPU is available to this PyTorch "
+                                     f"({torch.__version__}); use torch-cpu or onnxruntime")
+
+    def _make_runner(self, module, x):
+        torch = _torch()
+        dev = torch.device("cuda")
+        module, x = module.to(dev), x.to(dev)
+        self.device = f"cuda ({torch.cuda.get_device_name(dev)})"
+
+        def run():
+            with torch.inference_mode():
+                module(x)
+            torch.cuda.synchronize(dev)
+        return run
+
+
+@register("onnxruntime")
+class OnnxRuntimeBackend(_Measured):
+    """ONNX Runtime (CPUExecutionProvider) on the module exported with ``torch.onnx.export``."""
+    scheme = "onnxruntime"
+    device = "cpu (onnxruntime)"
+
+    def _check_available(self) -> None:
+        super()._check_available()
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise BackendUnavailable("the onnxruntime backend needs the onnxruntime package "
+                                     "(pip install onnxruntime)") from None
+
+    def _make_runner(self, module, x):
+        import onnxruntime as ort
+        torch = _torch()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.onnx")
+            try:
+                # the TorchScript exporter: the dynamo one needs onnxscript, which is optional
+                torch.onnx.export(module, (x,), path, dynamo=False, input_names=["x"])
+            except Exception as e:  # exporter failures come in many types
+                first = str(e).splitlines()[0] if str(e) else repr(e)
+                raise LatencyError(f"{self.spec}: ONNX export failed: {first}") from None
+            so = ort.SessionOptions()
+            so.intra_op_num_threads = self.threads
+            so.inter_op_num_threads = 1
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        feed = {sess.get_inputs()[0].name: x.numpy()}
+
+        def run():
+            sess.run(None, feed)
+        return run
