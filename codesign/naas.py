@@ -1,5 +1,7 @@
 """NAAS outer loop: a nevergrad search over accelerators inside a resource envelope, each
-candidate scored by the EDP of its best mappings (geomean over the workloads).
+candidate scored by the EDP of its best mappings (geomean over the workloads); or, with a
+``board``, over the FPGA designs of one tiling template on that board (``fpgaspace.py``), each
+scored by its latency, energy or EDP under the FPGA power model.
 
 Candidates are asked in fixed-size batches and told back in ask order, so a seed gives the
 same result on any executor. Every finished evaluation is appended to the run's journal; a
@@ -43,9 +45,15 @@ class SearchConfig:
     population: int = 32
     generations: int = 8
     subnet_mapper: str = "heuristic"
+    # FPGA target: a board (name or YAML path) and a tiling template instead of an envelope
+    board: str | None = None
+    fpga_model: str = "hotnas"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if self.board is None:  # ASIC runs keep the config they had before FPGA targets existed
+            del d["board"], d["fpga_model"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "SearchConfig":
@@ -60,6 +68,19 @@ def optimizer_names() -> list[str]:
 @lru_cache(maxsize=8)
 def _space(envelope: str) -> HardwareSpace:
     return HardwareSpace.from_envelope(envelope)
+
+
+@lru_cache(maxsize=8)
+def _fpga_space(board: str, model: str, workloads: tuple, resolution, objective: str):
+    from .fpgaspace import FPGASpace
+    return FPGASpace(board, model, [_network(w, resolution) for w in workloads], objective)
+
+
+def search_space(cfg: SearchConfig):
+    """The space the outer loop searches: the envelope's accelerators or the board's designs."""
+    if cfg.board is not None:
+        return _fpga_space(cfg.board, cfg.fpga_model, tuple(cfg.workloads), cfg.resolution, cfg.objective)
+    return _space(cfg.envelope)
 
 
 @lru_cache(maxsize=32)
@@ -126,9 +147,39 @@ def score_accelerator(acc, cfg: SearchConfig, detail: bool = False) -> dict:
     return {"edp_geomean": g, "workloads": per}
 
 
+def score_design(design, cfg: SearchConfig, detail: bool = False) -> dict:
+    """An FPGA design on every workload: the objective's geomean is the score (``edp_geomean``
+    is the EDP in J*s); ``detail`` keeps every layer."""
+    from .fpgaspace import objective_value
+
+    space = search_space(cfg)
+    per, score, edp = {}, [], []
+    for w in cfg.workloads:
+        r = space.evaluate(design, _network(w, cfg.resolution))
+        score.append(objective_value(r, cfg.objective))
+        edp.append(r.energy["edp_j_s"])
+        per[w] = r.to_dict() if detail else {"cycles": r.cycles, "latency_ms": r.latency_ms,
+                                             "energy_mj": r.energy["energy_mj"], "edp_j_s": r.energy["edp_j_s"]}
+    if len(per) == 1:  # exactly the workload's numbers
+        return {"score": score[0], "edp_geomean": edp[0], "workloads": per}
+    return {"score": geomean(score), "edp_geomean": geomean(edp), "workloads": per}
+
+
+def _evaluate_fpga(x: list, cfg: SearchConfig) -> dict:
+    design = search_space(cfg).decode(x)
+    if design is None:
+        return {"status": "rejected", "loss": PENALTY_LOSS}
+    t0 = time.perf_counter()
+    s = score_design(design, cfg)
+    return {"status": "ok", "loss": math.log10(s["score"]), "score": s["score"], "edp": s["edp_geomean"],
+            "workloads": s["workloads"], "design": design.to_dict(), "seconds": time.perf_counter() - t0}
+
+
 def evaluate_candidate(x: list, cfg_dict: dict) -> dict:
     """Evaluate one candidate vector (runs in a worker: arguments and result are plain data)."""
     cfg = SearchConfig.from_dict(cfg_dict)
+    if cfg.board is not None:
+        return _evaluate_fpga(x, cfg)
     acc = _space(cfg.envelope).decode(x)
     if acc is None:
         return {"status": "rejected", "loss": PENALTY_LOSS}
@@ -150,12 +201,13 @@ def _make_optimizer(cfg: SearchConfig):
         close = [n for n in ng.optimizers.registry if n.lower() == cfg.optimizer.lower()]
         hint = f" (did you mean {close[0]}?)" if close else " (see 'codesign search --list-optimizers')"
         raise CodesignError(f"unknown nevergrad optimizer '{cfg.optimizer}'{hint}")
-    space = _space(cfg.envelope)
+    space = search_space(cfg)
     param = ng.p.Array(shape=(space.dimension,), lower=0.0, upper=1.0)
     param.random_state = np.random.RandomState(cfg.seed)
     opt = ng.optimizers.registry[cfg.optimizer](parametrization=param, budget=cfg.budget,
                                                 num_workers=cfg.batch)
-    opt.suggest(space.encode(space.base))  # the first candidate is the baseline itself
+    if space.base is not None:  # an FPGA board may have no preset that fits
+        opt.suggest(space.encode(space.base))  # the first candidate is the baseline itself
     return opt
 
 
@@ -173,9 +225,9 @@ def run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool = True) 
     """Run (or resume) the outer loop; returns the journal entries in index order."""
     if cfg.budget < 1 or cfg.batch < 1:
         raise CodesignError("--budget and --batch must be >= 1")
-    space = _space(cfg.envelope)
     for w in ([] if cfg.space else cfg.workloads):
         _network(w, cfg.resolution)  # fail fast on a bad workload, before any evaluation
+    space = search_space(cfg)
     run.truncate_torn_tail()
     done = {e["i"]: e for e in run.read_journal()}
     opt = _make_optimizer(cfg)
@@ -214,12 +266,12 @@ def run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool = True) 
                 opt.tell(c, r["loss"])
                 entries.append(r)
                 if r["status"] == "ok":
-                    best = min(best, r["edp"])
+                    best = min(best, r.get("score", r["edp"]))
             i += len(cands)
             if bar is not None:
                 bar.update(len(cands))
                 if math.isfinite(best):
-                    bar.set_postfix_str(f"best EDP {best:.3e}")
+                    bar.set_postfix_str(f"best {'EDP' if cfg.board is None else cfg.objective} {best:.3e}")
     finally:
         if bar is not None:
             bar.close()
@@ -243,9 +295,76 @@ def convergence(entries: list[dict]) -> list[dict]:
     return out
 
 
+def fpga_convergence(entries: list[dict]) -> list[dict]:
+    """Per candidate: its score (the objective's geomean), EDP, and the best score so far."""
+    out, best = [], math.inf
+    for e in entries:
+        if e["status"] == "ok":
+            best = min(best, e["score"])
+        out.append({"i": e["i"], "status": e["status"], "score": e.get("score"), "edp": e.get("edp"),
+                    "best_score": best if math.isfinite(best) else None})
+    return out
+
+
+def finalize_fpga(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float) -> dict:
+    """Evaluate the best FPGA design and the baseline preset (if one fits) layer by layer, and
+    write ``result.json``, ``design.yaml`` and ``report.md``. Without a baseline, ``baseline``,
+    ``ratios`` and ``edp_improvement_geomean`` are null."""
+    import yaml
+
+    from .report import write_search_report
+
+    space = search_space(cfg)
+    if not any(e["status"] == "ok" for e in entries):
+        raise CodesignError(f"no {cfg.fpga_model} candidate fitted {space.board.name}'s limits for these workloads: "
+                            f"raise the budget")
+    b = best_entry(entries)
+    design = space.design_from_dict(b["design"])
+    found = score_design(design, cfg, detail=True)
+    baseline, ratios, improvement = None, None, None
+    if space.base is not None:
+        baseline = {"preset": space.base_name, "design": space.base.to_dict(),
+                    **score_design(space.base, cfg, detail=True)}
+        ratios = {}
+        for w in found["workloads"]:
+            f, bl = found["workloads"][w]["total"], baseline["workloads"][w]["total"]
+            ratios[w] = {"edp_improvement": bl["edp_j_s"] / f["edp_j_s"],
+                         "speedup": bl["latency_ms"] / f["latency_ms"],
+                         "energy_saving": bl["energy_mj"] / f["energy_mj"]}
+        improvement = baseline["edp_geomean"] / found["edp_geomean"]
+    counts = {s: sum(1 for e in entries if e["status"] == s) for s in ("ok", "rejected", "unmappable")}
+    res = space.resources(design)
+    result = {
+        "kind": "fpga",
+        "config": cfg.to_dict(),
+        "board": space.board.to_dict(),
+        "model": cfg.fpga_model,
+        "design": design.to_dict(),
+        "resources": res.to_dict(),
+        "found": found,
+        "baseline": baseline,
+        "presets": [dict(p) for p in space.presets],
+        "ratios": ratios,
+        "edp_improvement_geomean": improvement,
+        "objective_improvement": None if baseline is None else baseline["score"] / found["score"],
+        "best_index": b["i"],
+        "evaluations": counts,
+        "convergence": fpga_convergence(entries),
+        "seconds": seconds,
+    }
+    run.write_json("result.json", result)
+    run.write_text("design.yaml", yaml.safe_dump({"board": space.board.name, "model": cfg.fpga_model,
+                                                  "design": design.to_dict()}, sort_keys=False))
+    write_search_report(run.path, result)
+    return result
+
+
 def finalize(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float) -> dict:
     """Re-map the best accelerator in detail, evaluate the envelope's preset with the same
-    mapper as the baseline, and write ``result.json``, ``accelerator.yaml`` and ``report.md``."""
+    mapper as the baseline, and write ``result.json``, ``accelerator.yaml`` and ``report.md``
+    (FPGA runs: ``finalize_fpga``)."""
+    if cfg.board is not None:
+        return finalize_fpga(cfg, run, entries, seconds)
     from accelerators import accelerator_from_dict, load_accelerator
 
     from .report import write_search_report

@@ -43,6 +43,11 @@ def load_result(run_dir) -> dict:
         result = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise CodesignError(f"{path}: malformed JSON ({e.msg} at line {e.lineno})") from None
+    if isinstance(result, dict) and result.get("kind") == "fpga":
+        for key in ("config", "board", "design", "found", "baseline", "convergence"):
+            if key not in result:
+                raise CodesignError(f"{path}: not an FPGA search result (no '{key}')")
+        return result
     for key in ("config", "accelerator", "found", "baseline", "ratios"):
         if key not in result:
             raise CodesignError(f"{path}: not a search result (no '{key}')")
@@ -581,6 +586,8 @@ def write_report(run_dir, result: dict | None = None) -> dict:
     run_dir = Path(run_dir)
     if result is None:
         result = load_result(run_dir)
+    if result.get("kind") == "fpga":
+        return write_fpga_report(run_dir, result)
     data = report_data(result)
     _finite(data)
     images = {"convergence": "convergence.png"}
@@ -608,3 +615,142 @@ def write_search_report(run_dir, result: dict) -> Path:
     """The report a finished search writes (``naas.finalize``); returns the ``report.md`` path."""
     write_report(run_dir, result)
     return Path(run_dir) / "report.md"
+
+
+# ---- FPGA runs (codesign search --board) ---------------------------------------------------
+FPGA_OBJECTIVE_LABELS = {"edp": "EDP (J x s)", "energy": "energy (mJ)", "latency": "latency (ms)"}
+
+
+def fpga_report_data(result: dict) -> dict:
+    """Every number the report of an FPGA search shows: totals and layers of the found design and
+    of the baseline preset (when one fits), the designs, the presets and the convergence."""
+    cfg, base = result["config"], result["baseline"]
+    workloads = {}
+    for w, f in result["found"]["workloads"].items():
+        b = base["workloads"][w] if base else None
+        layers = [{"name": l["name"], "engine": l["engine"], "macs": l["macs"], "cycles": l["cycles"],
+                   "latency_ms": l["latency_ms"], "bound": l["bound"], "energy_mj": l["energy_mj"],
+                   "baseline_latency_ms": b["layers"][i]["latency_ms"] if b else None}
+                  for i, l in enumerate(f["layers"])]
+        workloads[w] = {"found": f["total"], "baseline": b["total"] if b else None,
+                        "ratios": (result["ratios"] or {}).get(w), "layers": layers}
+    batch = max(1, int(cfg.get("batch") or 1))
+    iters: dict[int, list] = {}
+    for c in result["convergence"]:
+        iters.setdefault(c["i"] // batch, []).append(c)
+    its, best = [], None
+    for it in sorted(iters):
+        ok = [c["score"] for c in iters[it] if c["status"] == "ok"]
+        if ok:
+            best = min(ok) if best is None else min(best, min(ok))
+        its.append({"iteration": it, "candidates": len(iters[it]), "ok": len(ok), "score": ok,
+                    "batch_best": min(ok) if ok else None, "best_so_far": best})
+    return {
+        "kind": "fpga",
+        "config": cfg,
+        "board": result["board"],
+        "model": result["model"],
+        "summary": {"edp_improvement_geomean": result["edp_improvement_geomean"],
+                    "objective_improvement": result.get("objective_improvement"),
+                    "found_score": result["found"]["score"], "baseline_score": base["score"] if base else None,
+                    "found_edp_geomean": result["found"]["edp_geomean"],
+                    "baseline_edp_geomean": base["edp_geomean"] if base else None,
+                    "evaluations": result.get("evaluations", {}), "seconds": result.get("seconds")},
+        "accelerators": {"found": {"name": f"{result['model']} design", **result["design"]},
+                         "baseline": {"name": base["preset"], **base["design"]} if base else {"name": None}},
+        "resources": result.get("resources"),
+        "presets": result.get("presets", []),
+        "workloads": workloads,
+        "convergence": {"batch": batch, "iterations": its, "baseline_score": base["score"] if base else None},
+    }
+
+
+def plot_fpga_convergence(data: dict, path: Path) -> None:
+    plt = _plt()
+    conv, cfg = data["convergence"], data["config"]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    its = conv["iterations"]
+    ax.scatter([it["iteration"] for it in its for _ in it["score"]], [v for it in its for v in it["score"]],
+               s=10, alpha=0.35, color="C0", label="candidate")
+    best = [(it["iteration"], it["best_so_far"]) for it in its if it["best_so_far"] is not None]
+    if best:
+        ax.step(*zip(*best), where="post", color="C3", lw=2, label="best so far")
+    if conv["baseline_score"] is not None:
+        ax.axhline(conv["baseline_score"], color="k", ls="--", lw=1,
+                   label=f"baseline (preset {data['accelerators']['baseline']['name']})")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(_int_locator())
+    ax.set_xlabel(f"iteration ({conv['batch']} candidates each)")
+    ax.set_ylabel(FPGA_OBJECTIVE_LABELS.get(cfg["objective"], cfg["objective"]) + " (geomean)")
+    ax.set_title(f"{data['model']} design search on {data['board']['name']} (outer loop)")
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def _fpga_blocks(data: dict, images: dict) -> list[tuple]:
+    cfg, s, board = data["config"], data["summary"], data["board"]
+    fd, bd = data["accelerators"]["found"], data["accelerators"]["baseline"]
+    has_base = bd["name"] is not None
+    ev = s["evaluations"]
+    B = [("h1", "FPGA design search report"),
+         ("p", f"Search of {data['model']} designs on {board['name']} for workloads {', '.join(cfg['workloads'])}; "
+               f"optimizer {cfg['optimizer']}; budget {cfg['budget']}; batch {cfg['batch']}; seed {cfg['seed']}; "
+               f"objective {cfg['objective']}."),
+         ("p", f"Candidates: {ev.get('ok', 0)} evaluated, {ev.get('rejected', 0)} rejected by the board's limits; "
+               f"wall time {fmt(s['seconds'])} s.")]
+    if has_base:
+        B.append(("strong", f"EDP improvement over preset {bd['name']} (geomean over workloads): "
+                            f"{fmt(s['edp_improvement_geomean'])}x"))
+    else:
+        B.append(("p", f"No {data['model']} preset of {board['name']} fits these workloads: no baseline."))
+    B += [("h2", "Summary"),
+          ("table", "summary", ["workload", "latency found (ms)", "latency baseline (ms)", "energy found (mJ)",
+                                "energy baseline (mJ)", "EDP found (J x s)", "EDP baseline (J x s)",
+                                "EDP improvement", "speedup", "energy saving"],
+           [[w, fmt(d["found"]["latency_ms"]), fmt((d["baseline"] or {}).get("latency_ms")),
+             fmt(d["found"]["energy_mj"]), fmt((d["baseline"] or {}).get("energy_mj")),
+             fmt(d["found"]["edp_j_s"]), fmt((d["baseline"] or {}).get("edp_j_s")),
+             fmt((d["ratios"] or {}).get("edp_improvement")), fmt((d["ratios"] or {}).get("speedup")),
+             fmt((d["ratios"] or {}).get("energy_saving"))] for w, d in data["workloads"].items()])]
+    params = [k for k in fd if k != "name" and fd[k] is not None]
+    res = data["resources"] or {}
+    limits = (("DSP", "dsp", "dsp"), ("BRAM36", "bram36", "bram36"), ("LUT", "lut", "lut"),
+              ("memory port bits", "port_bits", "mem_port_bits"))
+    B += [("h2", "Found design vs baseline"),
+          ("table", "design", ["", "found", "baseline", "board"],
+           [["name", fd["name"], fmt(bd["name"]), board["name"]]]
+           + [[k, fmt(fd[k]), fmt(bd.get(k)), "-"] for k in params]
+           + [[label, fmt(res.get(k)), "-", fmt(board[bk])] for label, k, bk in limits if res.get(k) is not None])]
+    if data["presets"]:
+        B += [("h2", "Presets"),
+              ("table", "presets", ["preset", "fits", f"{cfg['objective']} (geomean)", "limits broken"],
+               [[p["preset"], str(p["fits"]), fmt(p["score"]), "; ".join(p["violations"]) or "-"]
+                for p in data["presets"]])]
+    B += [("h2", "Search convergence"),
+          ("img", "convergence", images["convergence"]),
+          ("table", "convergence", ["iteration", "candidates", "evaluated", "best of iteration", "best so far"],
+           [[str(it["iteration"]), str(it["candidates"]), str(it["ok"]), fmt(it["batch_best"]),
+             fmt(it["best_so_far"])] for it in data["convergence"]["iterations"]])]
+    for w, d in data["workloads"].items():
+        B += [("h2", f"Workload: {w}"),
+              ("table", f"layers:{w}", ["layer", "engine", "MACs", "cycles", "latency (ms)", "bound", "energy (mJ)",
+                                        "latency baseline (ms)"],
+               [[l["name"], l["engine"], fmt(l["macs"]), fmt(l["cycles"]), fmt(l["latency_ms"]), l["bound"],
+                 fmt(l["energy_mj"]), fmt(l["baseline_latency_ms"])] for l in d["layers"]])]
+    return B
+
+
+def write_fpga_report(run_dir, result: dict) -> dict:
+    """``report.md``, ``report.html``, ``report.json`` and ``convergence.png`` of an FPGA search."""
+    run_dir = Path(run_dir)
+    data = fpga_report_data(result)
+    _finite(data)
+    images = {"convergence": "convergence.png"}
+    plot_fpga_convergence(data, run_dir / images["convergence"])
+    blocks = _fpga_blocks(data, images)
+    for name, text in (("report.md", _to_markdown(blocks)), ("report.html", _to_html(blocks, run_dir)),
+                       ("report.json", json.dumps(data, indent=1, allow_nan=False) + "\n")):
+        atomic_write(run_dir / name, text)
+        _readable(run_dir / name)
+    data["files"] = [str(run_dir / n) for n in ("report.md", "report.html", "report.json", images["convergence"])]
+    return data

@@ -12,8 +12,11 @@ def _run(args) -> int:
         emit_json(data)
     else:
         s = data["summary"]
-        print(f"EDP improvement over {data['accelerators']['baseline']['name']} (geomean): "
-              f"{s['edp_improvement_geomean']:.2f}x")
+        if s["edp_improvement_geomean"] is None:  # an FPGA run on a board without a fitting preset
+            print("no baseline: no preset of the board fits the workloads")
+        else:
+            print(f"EDP improvement over {data['accelerators']['baseline']['name']} (geomean): "
+                  f"{s['edp_improvement_geomean']:.2f}x")
         print("wrote " + ", ".join(data["files"]))
     return 0
 

@@ -1,0 +1,74 @@
+"""Ctrl-C during 'codesign search': exit code 130, a hint to resume, a journal without a torn
+line, and a resumed run that ends where an uninterrupted one does."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from codesign.runs import RunDir
+from models import Layer, Network
+
+BUDGET = 32
+
+
+@pytest.fixture(scope="module")
+def tiny_workload(tmp_path_factory):
+    pytest.importorskip("mappings.evaluate", reason="needs the mapping layer")
+    net = Network("tiny", [Layer.conv("c1", 3, 16, 16, 3, stride=2), Layer.conv("dw", 16, 16, 16, 3, groups=16),
+                           Layer.conv("pw", 16, 32, 16, 1), Layer.fc("fc", 32, 10)])
+    p = tmp_path_factory.mktemp("wl") / "tiny.json"
+    p.write_text(json.dumps(net.to_dict()))
+    return str(p)
+
+
+def _search(*args):
+    return [sys.executable, "-m", "codesign", "search", *args]
+
+
+def test_ctrl_c_exits_130_and_resumes_to_the_same_result(tiny_workload, tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    args = ["--workload", tiny_workload, "--budget", str(BUDGET), "--batch", "4", "--workers", "1", "--seed", "2",
+            "--mapper", "heuristic", "--final-mapper", "heuristic", "--quiet"]
+    run_dir = tmp_path / "interrupted"
+    journal = run_dir / "journal.jsonl"
+    p = subprocess.Popen(_search(*args, "--out", str(run_dir)), env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if journal.exists() and journal.read_text().count("\n") >= 4:
+            break
+        if p.poll() is not None:
+            pytest.fail(f"search ended before it could be interrupted: {p.stderr.read()[-500:]}")
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert f"codesign search --resume {run_dir}" in err
+    assert not (run_dir / "result.json").exists()
+
+    text = journal.read_text()
+    assert text.endswith("\n")
+    lines = text.splitlines()
+    entries = [json.loads(line) for line in lines]  # every line is whole
+    assert 4 <= len(entries) < BUDGET
+    assert len({e["i"] for e in entries}) == len(entries)
+    assert RunDir(run_dir).read_journal() == entries
+
+    r = subprocess.run(_search("--resume", str(run_dir), "--quiet", "--json"), env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    idx = sorted(e["i"] for e in RunDir(run_dir).read_journal())
+    assert idx == list(range(BUDGET)), "every candidate evaluated exactly once"
+    resumed = json.loads((run_dir / "result.json").read_text())
+
+    from codesign.cli import main
+    assert main(_search(*args, "--out", str(tmp_path / "whole"))[3:]) == 0
+    whole = json.loads((tmp_path / "whole" / "result.json").read_text())
+    assert resumed["found"]["edp_geomean"] == whole["found"]["edp_geomean"]
+    assert resumed["accelerator"] == whole["accelerator"]
+    assert resumed["best_index"] == whole["best_index"]
+    assert resumed["convergence"] == whole["convergence"]
