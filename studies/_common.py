@@ -138,28 +138,19 @@ def command_line(name: str, quick: bool, extra: str = "") -> str:
 
 
 def spearman(x, y) -> float:
-    """Spearman rank correlation (average ranks for ties)."""
-    from scipy.stats import spearmanr
-    return float(spearmanr(x, y).statistic)
+    """Spearman rank correlation (average ranks for ties): ``codesign.monotonicity.srcc``."""
+    from codesign.monotonicity import srcc
+
+    return srcc(x, y)
 
 
 def measure_cpu_ms(net, repeats: int, warmup: int = 2) -> tuple[float, float]:
-    """Median and spread (interquartile range) of the forward time on this CPU, one thread."""
-    import torch
+    """Median and spread (interquartile range) of the forward time on this CPU, one thread
+    (the ``torch-cpu`` latency backend)."""
+    from codesign.latency import get_backend
 
-    from models.torch_builder import build_module
-
-    torch.set_num_threads(1)
-    module, inputs = build_module(net)
-    times = []
-    with torch.inference_mode():
-        for i in range(warmup + repeats):
-            t0 = time.perf_counter()
-            module(*inputs)
-            if i >= warmup:
-                times.append((time.perf_counter() - t0) * 1e3)
-    q1, med, q3 = np.percentile(times, [25, 50, 75])
-    return float(med), float(q3 - q1)
+    r = get_backend("torch-cpu", warmup=warmup, repeats=repeats, threads=1).measure(net)
+    return r.ms, r.spread
 
 
 def adapt(W_train, y_train, W_test, seed: int = 0):

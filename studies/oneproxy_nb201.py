@@ -6,13 +6,12 @@ Data: the latency set released with "One Proxy Device Is Enough for Hardware-Awa
 (1999 cells; Myriad VPU, Pixel 3, Eyeriss, FPGA, Raspberry Pi 4, GTX GPU, Cortex-A76, Jetson).
 A proxy's per-operator latencies come from a non-negative least-squares fit of its measured
 cell latencies on the cells' one-hot operator encoding (6 edges x 5 operations, plus a
-constant); a cell's proxy vector is that encoding times the per-operator latencies. AdaProxy
+constant); a cell's proxy vector is that encoding times the per-operator latencies, plus the
+part of the measured latency the fit misses (``codesign.adaproxy.proxy_features``). AdaProxy
 then fits ``(alpha * 1 + b) o w`` to ``k`` target measurements, and the SRCC is measured on the
 cells not used for the fit (mean over random draws of the ``k`` cells).
 """
 from __future__ import annotations
-
-import csv
 
 import numpy as np
 
@@ -34,24 +33,18 @@ HEADLINE_K = 50
 
 def load() -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """One-hot encodings ``X[n, 31]`` and the latency (ms) per device."""
-    path = asset_path(ASSET, origin=ORIGIN)
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    X = np.array([[int(c) for c in r["encoding"]] for r in rows], dtype=np.float64)
-    devices = [c for c in rows[0] if c not in ("arch", "encoding")]
-    return X, {d: np.array([float(r[d]) for r in rows]) for d in devices}
+    from codesign.monotonicity import load_latency_csv
+
+    table = load_latency_csv(asset_path(ASSET, origin=ORIGIN))
+    return table.X, table.columns
 
 
 def proxy_vectors(X: np.ndarray, y_proxy: np.ndarray) -> np.ndarray:
-    """Per-cell vectors of per-operator proxy latencies (NNLS fit on the proxy's own cells)."""
-    from scipy.optimize import nnls
+    """Per-cell proxy features (``codesign.adaproxy.proxy_features``: the proxy's non-negative
+    per-operator least-squares fit times the encoding, plus the part the fit misses)."""
+    from codesign.adaproxy import proxy_features
 
-    keep = X.std(axis=0) > 0
-    keep[-1] = True  # the constant column carries the fixed part of every cell
-    w = np.zeros(X.shape[1])
-    w[keep] = nnls(X[:, keep], y_proxy)[0]
-    W = X * w
-    return W[:, W.any(axis=0)]
+    return proxy_features(X, y_proxy)[0]
 
 
 def main(argv=None) -> int:
@@ -66,7 +59,8 @@ def main(argv=None) -> int:
     fits = {}
     for p in devices:
         W = proxy_vectors(X, lat[p])
-        fits[p] = {"W": W, "srcc_fit": spearman(W.sum(axis=1), lat[p])}
+        # the linear part only: the last column is the residual the fit misses
+        fits[p] = {"W": W, "srcc_fit": spearman(W[:, :-1].sum(axis=1), lat[p])}
     pairs = []
     for p in devices:
         for t in devices:

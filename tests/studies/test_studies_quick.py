@@ -131,6 +131,23 @@ def test_flops_vs_latency_quick(tmp_path):
     assert max(fam) / min(fam) > 1.3
 
 
+@pytest.mark.skipif(not have_asset("ofa/acc_predictor.pth") or not have_asset("ofa/note10/224_lookup_table.yaml"),
+                    reason="needs the OFA data: set CODESIGN_ASSETS to the shared data folder")
+def test_latency_monotonicity_quick(tmp_path):
+    out = tmp_path / "lm"
+    assert run_study("latency_monotonicity", out) < QUICK_LIMIT_S
+    summary = json.loads((out / "summary.json").read_text())
+    lat = read_csv(out / "latencies.csv")
+    sources = summary["sources"]
+    for a in sources:
+        for b in sources:
+            want = pearson(ranks([float(r[a]) for r in lat]), ranks([float(r[b]) for r in lat]))
+            assert summary["srcc"][a][b] == pytest.approx(want, abs=1e-9)
+        assert summary["srcc"][a][a] == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(not have_asset("nasbench201/oneproxy_latency.csv"),
+                    reason="needs the NAS-Bench-201 latency set: set CODESIGN_ASSETS to the shared data folder")
 def test_oneproxy_nb201_quick(tmp_path):
     from models.assets import asset_path
 

@@ -1,0 +1,265 @@
+"""``codesign monotonicity``: latency rank correlation (SRCC) between latency sources, and proxy
+adaptation (AdaProxy) from a few target measurements.
+
+From a latency table (``--data CSV``, gzipped or not):
+
+- ``--proxy P --target T [--adapt]``: SRCC of the proxy column against the target column;
+  with ``--adapt``, AdaProxy fitted on at most ``--samples`` target rows (added ``--step`` at
+  a time from ``--start`` until the validation SRCC reaches ``--threshold``), and the SRCC
+  before and after on every row not used for fitting;
+- ``--proxy P --target T --pareto ACC``: Algorithm 1 of "One Proxy Device Is Enough" on the
+  table's rows, scored against the exact Pareto front of (``ACC``, target latency);
+- neither: the SRCC matrix of ``--columns`` (default: every numeric column).
+
+``--backends SPEC,...`` with ``--data`` measures the table's NAS-Bench-201 cells (``--rows N``
+random ones) on latency backends and adds a column per spec, usable as any other column.
+
+From a search space (``--space S --backends SPEC,SPEC,...``): ``--samples`` sampled
+architectures measured on every backend, and their SRCC matrix.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from models.errors import CodesignError
+
+from ._common import emit_json
+
+
+def _num(x):
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _matrix_json(M: np.ndarray) -> list:
+    return [[_num(v) for v in row] for row in M]
+
+
+def _features(table, args):
+    from codesign.adaproxy import proxy_features
+
+    X = table.encoding(args.encoding)
+    W, _, _ = proxy_features(X, table.column(args.proxy), residual=not args.no_residual)
+    return W
+
+
+def _check_samples(n_rows: int, args) -> None:
+    if args.samples < 3:
+        raise CodesignError(f"--samples must be at least 3, got {args.samples}")
+    if args.samples >= n_rows:
+        raise CodesignError(f"--samples {args.samples} leaves no rows to evaluate on ({n_rows} rows)")
+
+
+def _pair_once(table, W, args, seed: int) -> dict:
+    from codesign.adaproxy import adapt_incremental
+    from codesign.monotonicity import srcc, srcc_lower_bound
+
+    p, y = table.column(args.proxy), table.column(args.target)
+    if not args.adapt:
+        chk = np.random.default_rng(seed).permutation(len(y))[: args.samples]
+        s_chk = srcc(p[chk], y[chk])
+        return {"srcc_before": _num(srcc(p, y)), "srcc_after": None, "samples_used": 0, "lambda": None,
+                "rows_evaluated": len(y), "srcc_check": _num(s_chk), "check_samples": len(chk),
+                "check_passes": srcc_lower_bound(s_chk, len(chk), args.confidence_z) >= args.threshold}
+    if args.start < 3 or args.step < 1:
+        raise CodesignError("--start must be at least 3 and --step at least 1")
+    r = adapt_incremental(W, y, proxy=p, threshold=args.threshold, start=min(args.start, args.samples),
+                          step=args.step, max_samples=args.samples, seed=seed, confidence_z=args.confidence_z,
+                          folds=args.folds)
+    d = r.to_dict()
+    return {k: d[k] for k in ("srcc_before", "srcc_after", "samples_used", "lambda", "rows_evaluated",
+                              "reached_threshold", "val_srcc", "alpha")}
+
+
+def _pair(table, args) -> dict:
+    _check_samples(len(table), args)
+    if args.proxy == args.target:
+        raise CodesignError("--proxy and --target name the same column")
+    table.column(args.proxy), table.column(args.target)
+    W = _features(table, args) if args.adapt else None
+    seeds = [args.seed + i for i in range(args.repeats)]
+    runs = [_pair_once(table, W, args, s) for s in seeds]
+    head = {"proxy": args.proxy, "target": args.target, "adapt": bool(args.adapt), "threshold": args.threshold,
+            "max_samples": args.samples}
+    if args.adapt:
+        head["features"] = args.encoding + ("" if args.no_residual else "+residual")
+    if len(runs) == 1:
+        return {**head, **runs[0], "seed": args.seed}
+    out = dict(head)
+    for k, v in runs[0].items():
+        vals = [r[k] for r in runs]
+        if isinstance(v, bool):
+            out[k] = sum(vals)  # how many runs
+        elif all(x is not None for x in vals):
+            out[k] = float(np.mean(vals))
+        else:
+            out[k] = None
+    if args.adapt:
+        out["srcc_after_min"] = min(r["srcc_after"] for r in runs)
+    out.update(seeds=seeds, runs=runs)
+    return out
+
+
+def _pareto(table, args) -> dict:
+    from codesign.adaproxy import algorithm1, hypervolume, pareto_front
+
+    _check_samples(len(table), args)
+    acc, y, p = table.column(args.pareto), table.column(args.target), table.column(args.proxy)
+    W = _features(table, args)
+    truth = pareto_front(acc, y)
+    true_pts = set(zip(acc[truth].tolist(), y[truth].tolist()))
+    ref_a, ref_t = float(acc.min()), float(y.max())
+    hv_true = hypervolume(acc[truth], y[truth], ref_a, ref_t)
+    runs = []
+    for seed in (args.seed + i for i in range(args.repeats)):
+        r = algorithm1(acc, W, lambda i: y[i], proxy=p, threshold=args.threshold,
+                       check_samples=min(args.start, args.samples), step=args.step, max_samples=args.samples,
+                       slack=args.slack, seed=seed, confidence_z=args.confidence_z,
+                       with_proxy_front=args.with_proxy_front, folds=args.folds)
+        pts = set(zip(acc[r.pareto].tolist(), y[r.pareto].tolist()))
+        runs.append({"seed": seed, "srcc_check": _num(r.srcc_check), "adapted": r.adapted,
+                     "samples_used": r.samples_used, "val_srcc": _num(r.val_srcc), "lambda": r.lambda_,
+                     "candidates_measured": r.candidates_measured, "target_measurements": r.target_measurements,
+                     "pareto_size": len(r.pareto),
+                     "true_members_found": int(np.isin(r.pareto, truth).sum()),
+                     "true_points_found": len(pts & true_pts),
+                     "hypervolume_ratio": hypervolume(acc[r.pareto], y[r.pareto], ref_a, ref_t) / hv_true
+                     if hv_true > 0 else None,
+                     "pareto": r.pareto.tolist()})
+    out = {"proxy": args.proxy, "target": args.target, "accuracy": args.pareto, "candidates": len(table),
+           "threshold": args.threshold, "max_samples": args.samples, "slack": args.slack,
+           "with_proxy_front": bool(args.with_proxy_front),
+           "features": args.encoding + ("" if args.no_residual else "+residual"),
+           "true_front_members": len(truth), "true_front_points": len(true_pts)}
+    if len(runs) == 1:
+        return {**out, **runs[0]}
+    for k in ("target_measurements", "candidates_measured", "samples_used", "true_members_found",
+              "true_points_found", "hypervolume_ratio"):
+        out[k] = float(np.mean([r[k] for r in runs]))
+    out["adapted"] = sum(r["adapted"] for r in runs)
+    out["runs"] = runs
+    return out
+
+
+def _matrix(table, args) -> dict:
+    from codesign.monotonicity import heatmap_png, srcc_matrix
+
+    names = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else list(table.columns)
+    if len(names) < 2:
+        raise CodesignError("need at least two columns for an SRCC matrix")
+    names, M = srcc_matrix({c: table.column(c) for c in names})
+    if args.heatmap:
+        heatmap_png(names, M, args.heatmap, f"SRCC, {len(table)} rows")
+    return {"columns": names, "srcc": _matrix_json(M), "rows": len(table)}
+
+
+def _space(args) -> dict:
+    from codesign.monotonicity import heatmap_png, measure_backends, srcc_matrix
+    from models.spaces import get_space
+
+    space = get_space(args.space).name
+    specs = [s.strip() for s in (args.backends or "").split(",") if s.strip()]
+    if len(specs) < 2:
+        raise CodesignError("--backends needs at least two latency backend specs, comma-separated")
+    if args.samples < 3:
+        raise CodesignError(f"--samples must be at least 3, got {args.samples}")
+    cols = measure_backends(space, specs, args.samples, args.seed, progress=not args.json)
+    names, M = srcc_matrix(cols)
+    if args.heatmap:
+        heatmap_png(names, M, args.heatmap, f"SRCC of latency, {args.samples} {space} samples")
+    return {"space": space, "backends": names, "srcc": _matrix_json(M), "samples": args.samples,
+            "seed": args.seed, "mean_ms": {s: float(np.mean(v)) for s, v in cols.items()}}
+
+
+def _print(d: dict) -> None:
+    def f(x):
+        return "-" if x is None else f"{x:.4g}" if isinstance(x, float) else str(x)
+
+    if "srcc" in d:
+        names = d.get("columns") or d.get("backends")
+        w = max(len(n) for n in names)
+        print(f"{'':<{w}}  " + "  ".join(f"{i:>6d}" for i in range(len(names))))
+        for i, (n, row) in enumerate(zip(names, d["srcc"])):
+            print(f"{n:<{w}}  " + "  ".join(f"{'-' if v is None else f'{v:6.3f}':>6}" for v in row) + f"   [{i}]")
+        return
+    for k, v in d.items():
+        if k not in ("runs", "pareto"):
+            print(f"{k}: {f(v)}")
+
+
+def _run(args) -> int:
+    from codesign.monotonicity import load_latency_csv
+
+    if args.folds < 1:
+        raise CodesignError(f"--folds must be at least 1, got {args.folds}")
+    if args.repeats < 1:
+        raise CodesignError(f"--repeats must be at least 1, got {args.repeats}")
+    if (args.data is None) == (args.space is None):
+        raise CodesignError("give either --data CSV (a latency table) or --space NAME --backends SPEC,...")
+    if args.space is not None:
+        if args.proxy or args.target or args.adapt or args.pareto:
+            raise CodesignError("--proxy/--target/--adapt/--pareto go with --data, not --space")
+        out = _space(args)
+    else:
+        if (args.proxy is None) != (args.target is None):
+            raise CodesignError("give both --proxy COLUMN and --target COLUMN")
+        table = load_latency_csv(args.data)
+        if args.backends:
+            from codesign.monotonicity import add_backend_columns
+
+            table = add_backend_columns(table, args.backends.split(","), rows=args.rows, seed=args.seed,
+                                        progress=not args.json)
+        elif args.rows is not None:
+            raise CodesignError("--rows goes with --data and --backends")
+        if args.proxy is None:
+            if args.adapt or args.pareto:
+                raise CodesignError("--adapt and --pareto need --proxy and --target")
+            out = _matrix(table, args)
+        elif args.pareto:
+            out = _pareto(table, args)
+        else:
+            out = _pair(table, args)
+    if args.json:
+        emit_json(out)
+    else:
+        _print(out)
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("monotonicity", help="latency rank correlation between sources; AdaProxy adaptation",
+                       description="Latency rank correlation (SRCC) between latency sources, and proxy "
+                                   "adaptation (AdaProxy) from a few target measurements.")
+    src = p.add_argument_group("sources")
+    src.add_argument("--data", metavar="CSV", help="latency table (.csv or .csv.gz) with one column per source")
+    src.add_argument("--space", metavar="NAME", help="search space to sample (e.g. ofa-mbv3, nasbench201)")
+    src.add_argument("--backends", metavar="SPEC,...",
+                     help="latency backends to compare (--space), or to add as columns (--data: the table's "
+                          "NAS-Bench-201 cells measured on each, columns named by the spec)")
+    src.add_argument("--rows", type=int, metavar="N", help="with --data --backends: measure N random rows only")
+    p.add_argument("--proxy", metavar="COL", help="proxy latency column")
+    p.add_argument("--target", metavar="COL", help="target latency column")
+    p.add_argument("--columns", metavar="COL,...", help="columns of the SRCC matrix (default: all numeric)")
+    p.add_argument("--adapt", action="store_true", help="adapt the proxy to the target with AdaProxy")
+    p.add_argument("--pareto", metavar="ACC_COL", help="run Algorithm 1 with this accuracy column")
+    p.add_argument("--samples", type=int, default=50, metavar="N",
+                   help="target samples at most (--data), architectures (--space); default 50")
+    p.add_argument("--start", type=int, default=30, metavar="K", help="first adaptation / check samples (default 30)")
+    p.add_argument("--step", type=int, default=10, metavar="K", help="samples added per step (default 10)")
+    p.add_argument("--threshold", type=float, default=0.9, help="SRCC to reach (default 0.9)")
+    p.add_argument("--confidence-z", type=float, default=1.645, metavar="Z",
+                   help="the threshold test uses the validation SRCC minus Z standard errors (default 1.645; 0: raw)")
+    p.add_argument("--folds", type=int, default=5, metavar="K",
+                   help="validation for lambda: K-fold (default 5); 1 = one 70/30 split")
+    p.add_argument("--encoding", choices=("onehot", "live"), default="onehot",
+                   help="architecture encoding for the proxy's linear model (default onehot)")
+    p.add_argument("--no-residual", action="store_true",
+                   help="features w o x only (without the proxy's residual column)")
+    p.add_argument("--slack", type=float, default=0.0, help="Algorithm 1: keep candidates within this latency "
+                   "factor of the predicted front (default 0)")
+    p.add_argument("--with-proxy-front", action="store_true",
+                   help="Algorithm 1: when adapted, measure the proxy's own Pareto set too")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int, default=1, metavar="R", help="run seeds SEED..SEED+R-1 and average")
+    p.add_argument("--heatmap", metavar="PNG", help="write the SRCC matrix as a heatmap")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_run)
