@@ -228,11 +228,14 @@ class AdaProxy:
     Attributes after ``fit``: ``alpha_``, ``b_``, ``c_``, ``lambda_`` (absolute),
     ``lambda_ratio_`` (``lambda_ / lambda_max``), ``val_srcc_`` (validation SRCC of the chosen
     ``lambda``; NaN without validation), ``n_val_`` (held-out samples it is computed on),
-    ``scores_`` (``[(lambda, srcc)]`` over the grid).
+    ``scores_`` (``[(lambda, srcc)]`` over the grid), ``proportional_`` (True when the
+    least-squares scale came out <= 0 with ``b = 0`` and the proportional model
+    ``alpha = sum(y) / sum(phi)``, ``c = 0`` replaced it, so that noise never reverses the
+    proxy's ranking).
     """
 
     def __init__(self, *, lambda_ratios=LAMBDA_RATIOS, folds: int = 5, val_fraction: float = 0.3,
-                 min_validation: int = 4, select_tol: float = 0.002, seed: int = 0,
+                 min_validation: int = 15, select_tol: float = 0.002, seed: int = 0,
                  tol: float = 1e-7, max_sweeps: int = 5000):
         ratios = sorted({float(r) for r in lambda_ratios}, reverse=True)
         if not ratios or ratios[0] > 1 or ratios[-1] <= 0:
@@ -281,6 +284,14 @@ class AdaProxy:
         # refit on every sample, warm-started along the grid down to the chosen lambda
         self.alpha_, self.b_, self.c_ = full.solve(grid[: best + 1])[-1]
         self.n_samples_ = n
+        self.proportional_ = False
+        if self.alpha_ <= 0 and not np.any(self.b_):
+            # With b = 0 a scale <= 0 would reverse (or erase) the proxy's ranking because of a
+            # few noisy samples; a latency model does not do that. Fall back to the proportional
+            # model y = alpha * proxy, alpha = sum(y) / sum(proxy), which keeps the ranking.
+            total = float(W.sum())
+            if total > 0:
+                self.alpha_, self.c_, self.proportional_ = float(y.sum()) / total, 0.0, True
         return self
 
     def _splits(self, n: int) -> list[tuple[np.ndarray, np.ndarray]]:

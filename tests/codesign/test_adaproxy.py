@@ -88,7 +88,7 @@ def test_lambda_grid_picks_the_largest_when_b_is_zero():
 
 def test_without_validation_b_stays_zero_and_errors_are_clear():
     W, y, _ = planted()
-    m = AdaProxy(folds=1, val_fraction=0.3).fit(W[:10], y[:10])   # 3 held-out < min_validation 4
+    m = AdaProxy(folds=1, val_fraction=0.3).fit(W[:10], y[:10])   # 3 held-out < min_validation (15)
     assert np.isnan(m.val_srcc_) and np.all(m.b_ == 0) and m.lambda_ratio_ == 1.0
     # b = 0: the prediction is the proxy's ranking, rescaled
     assert srcc(m.predict(W), W.sum(axis=1)) == pytest.approx(1.0)
@@ -212,3 +212,17 @@ def test_algorithm1_on_nasbench201_pi5():
     both = algorithm1(acc, W, lambda i: y[i], proxy=proxy, seed=0, with_proxy_front=True)
     assert not reuse.adapted and np.isin(reuse.pareto, truth).sum() == 19 and reuse.target_measurements == 54
     assert np.isin(both.pareto, truth).sum() >= 19 and both.target_measurements <= 30 + 20 + 25 + 24
+
+
+def test_noise_never_reverses_the_proxy_ranking():
+    # three samples whose target happens to fall as the proxy rises: least squares with b = 0
+    # (no validation possible on 3 samples) would give alpha < 0 and rank every other
+    # architecture backwards; the proportional fallback keeps the proxy's order
+    W = np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])  # proxy latencies 2, 4, 6
+    y = np.array([9.0, 8.0, 7.0])
+    m = AdaProxy().fit(W, y)
+    assert m.proportional_ and not np.any(m.b_)
+    assert m.alpha_ == pytest.approx(24.0 / 12.0) and m.c_ == 0.0
+    new = np.array([[0.5, 0.5], [4.0, 4.0], [1.5, 1.5]])
+    assert np.argsort(m.predict(new)).tolist() == [0, 2, 1]
+    assert m.predict(new) == pytest.approx([2.0, 16.0, 6.0])
