@@ -13,17 +13,6 @@ from accelerators import envelope_of
 from codesign.executors import SerialExecutor, make_executor
 from codesign.hwspace import HardwareSpace
 from codesign.runs import RunDir
-from models import Layer, Network
-
-
-@pytest.fixture(scope="module")
-def tiny_workload(tmp_path_factory):
-    pytest.importorskip("mappings.evaluate", reason="needs the mapping layer")
-    net = Network("tiny", [Layer.conv("c1", 3, 16, 16, 3, stride=2), Layer.conv("dw", 16, 16, 16, 3, groups=16),
-                           Layer.conv("pw", 16, 32, 16, 1), Layer.fc("fc", 32, 10)])
-    p = tmp_path_factory.mktemp("wl") / "tiny.json"
-    p.write_text(json.dumps(net.to_dict()))
-    return str(p)
 
 
 def test_decode_respects_the_envelope():
