@@ -45,6 +45,9 @@ def _text(nc) -> str:
         c = l.cost
         lines.append(f"{l.name[:32]:<32} {dims:<28} {c.cycles:>12,} {c.energy_pj / 1e6:>10.3f} {c.edp:>10.3e} "
                      f"{100 * c.utilization:>5.1f}% {c.bound:>7} {l.ratio_to_lower_bound:>7.2f}")
+    for a in nc.aux:
+        lines.append(f"{a.name[:32]:<32} {a.kind + ' (non-MAC)':<28} {a.cycles:>12,} {a.energy_pj / 1e6:>10.3f} "
+                     f"{a.energy_pj * a.cycles:>10.3e} {'':>6} {a.bound:>7} {'':>7}")
     t = nc.total
     comp = ", ".join(f"{k} {v / 1e6:.2f}" for k, v in t.energy_by_component.items())
     lines += ["",
@@ -62,7 +65,8 @@ def _run(args) -> int:
     net = load_network(args.workload, args.resolution)
     cache = MappingCache(args.cache_dir) if args.cache_dir else default_cache()
     nc = evaluate_network(net, args.accelerator, optimizer=args.optimizer, objective=args.objective,
-                          cache=cache, seed=args.seed, budget=args.budget, progress=not args.json)
+                          cache=cache, seed=args.seed, budget=args.budget, progress=not args.json,
+                          aux=args.aux)
     if args.json:
         emit_json(nc.to_dict())
     else:
@@ -81,5 +85,7 @@ def register(sub) -> None:
     p.add_argument("--budget", type=int, default=None, help="optimizer budget per layer shape")
     p.add_argument("--cache-dir", default=None, metavar="DIR",
                    help="keep mapping results on disk in DIR (default: $CODESIGN_MAPPING_CACHE, else memory only)")
+    p.add_argument("--aux", action="store_true",
+                   help="also cost pooling / element-wise operators (unfused passes over DRAM)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)

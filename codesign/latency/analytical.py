@@ -1,10 +1,11 @@
 """Analytical latency: the accelerator cost model (``analytical:``) and the FPGA tiling
 templates (``fpga:``). Deterministic, so ``spread`` is 0 and ``samples`` 1.
 
-- ``analytical:<preset | accelerator.yaml>[?mapper=NAME]``: every layer mapped on the
+- ``analytical:<preset | accelerator.yaml>[?mapper=NAME][&aux=1]``: every layer mapped on the
   accelerator by ``mappings.evaluate.evaluate_network`` (mapper ``heuristic`` by default, the
   fast one; ``auto``, ``random``, ``evolution``, ``exhaustive`` also work), each distinct layer
   shape once per backend instance; the latency is the network's total cycles at the clock.
+  ``aux=1`` adds the non-MAC operators (pooling, element-wise adds) as unfused DRAM passes.
 - ``fpga:<board>:<design>``: the network on an FPGA design; ``<design>`` is a HotNAS ZCU102
   preset (``zcu102-1`` ... ``zcu102-9``) or a tiling given inline, ``Tm=..,Tn=..,Tr=..,Tc=..``
   (Zhang et al. FPGA'15; ``dtype=fix16`` optional) or
@@ -50,14 +51,17 @@ class AnalyticalBackend(LatencyBackend):
     scheme = "analytical"
 
     def __init__(self, spec: str, *, mapper: str | None = None, objective: str = "edp", seed: int = 0,
-                 budget: int | None = None):
+                 budget: int | None = None, aux: bool | None = None):
         from accelerators.spec import load_accelerator
         from mappings.cache import MappingCache
         from mappings.optimizers import check_objective, check_optimizer
 
         super().__init__(spec)
         _, arg = split_spec(spec)
-        name, opts = _spec_options(arg, spec, ("mapper",))
+        name, opts = _spec_options(arg, spec, ("mapper", "aux"))
+        if opts.get("aux", "0") not in ("0", "1"):
+            raise LatencyError(f"{spec!r}: aux must be 0 or 1")
+        self.aux = bool(aux) if aux is not None else opts.get("aux") == "1"
         if not name:
             raise LatencyError(f"{spec!r}: name an accelerator, e.g. analytical:eyeriss or analytical:<file.yaml>")
         try:
@@ -73,14 +77,16 @@ class AnalyticalBackend(LatencyBackend):
         """The full ``NetworkCost`` of the target's network (per-layer mappings and costs)."""
         from mappings.evaluate import evaluate_network
         return evaluate_network(target.network, self.accelerator, optimizer=self.mapper, objective=self.objective,
-                                cache=self.mapping_cache, seed=self.seed, budget=self.budget)
+                                cache=self.mapping_cache, seed=self.seed, budget=self.budget, aux=self.aux)
 
     def _measure(self, target: Target) -> LatencyResult:
         nc = self.evaluate(target)
         t = nc.total
-        bound, per = _dominant_bound((l.cost.bound, l.cost.cycles) for l in nc.layers)
+        bound, per = _dominant_bound([(l.cost.bound, l.cost.cycles) for l in nc.layers]
+                                     + [(a.bound, a.cycles) for a in nc.aux])
         return LatencyResult(t.latency_ms, 0.0, 1, self.spec,
-                             {"accelerator": self.accelerator.name, "mapper": self.mapper, "cycles": t.cycles,
+                             {"accelerator": self.accelerator.name, "mapper": self.mapper, "aux": self.aux,
+                              "aux_cycles": sum(a.cycles for a in nc.aux), "cycles": t.cycles,
                               "energy_pj": t.energy_pj, "edp": t.edp, "utilization": t.utilization,
                               "bound": bound, "bound_cycles": per})
 

@@ -293,3 +293,16 @@ def test_cli_latency_errors_exit_2(argv, capsys):
     assert main(["latency", *argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith("codesign: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_analytical_aux_option_adds_the_non_mac_operators():
+    from models.zoo import get_network
+
+    net = get_network("resnet18")
+    plain = get_backend("analytical:eyeriss").measure(net)
+    full = get_backend("analytical:eyeriss?aux=1").measure(net)
+    assert full.details["aux"] and full.details["aux_cycles"] > 0
+    assert full.details["cycles"] == plain.details["cycles"] + full.details["aux_cycles"]
+    assert full.ms == pytest.approx(plain.ms + full.details["aux_cycles"] / 200e3)
+    with pytest.raises(LatencyError, match="aux must be 0 or 1"):
+        get_backend("analytical:eyeriss?aux=yes")

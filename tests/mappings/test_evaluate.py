@@ -79,3 +79,38 @@ def test_bad_arguments():
         evaluate_network(toy(), "no-such-chip")
     with pytest.raises(MappingError, match="unknown mapping optimizer"):
         evaluate_network(toy(), "eyeriss", optimizer="magic")
+
+
+def test_aux_ops_cost_by_hand_and_add_to_the_totals():
+    import dataclasses
+
+    from accelerators import load_accelerator
+    from mappings.evaluate import aux_cost, evaluate_network
+    from models.layer import Layer
+    from models.network import AuxOp, Network
+
+    acc = load_accelerator("eyeriss")  # 168 PEs, DRAM 4 words/cycle
+    assert acc.num_pes == 168 and acc.dram.bw_words_per_cycle == 4
+    op = AuxOp("add", "add", in_elems=1000, out_elems=500)
+    a = aux_cost(op, acc)
+    # 1500 words over 4 words/cycle = 375 cycles > ceil(1000 / 168) = 6 compute cycles
+    assert a.cycles == 375 and a.bound == "dram" and a.dram_words == 1500
+    assert a.latency_ms == pytest.approx(375 / 200e3)
+    assert a.energy_by_component["dram"] == pytest.approx(1000 * acc.dram.read_energy_pj + 500 * acc.dram.write_energy_pj)
+    assert a.energy_by_component["mac"] == pytest.approx(1000 * acc.mac_energy_pj)
+    wide = dataclasses.replace(acc, dram=dataclasses.replace(acc.dram, bw_words_per_cycle=10_000))
+    b = aux_cost(op, wide)
+    assert b.cycles == 6 and b.bound == "compute"  # ceil(1000 / 168)
+
+    net = Network("n", (Layer.conv("c", 8, 16, 14, 3),), aux=(op, AuxOp("pool", "pool", 784, 196)))
+    plain = evaluate_network(net, acc, optimizer="heuristic", cache=False)
+    full = evaluate_network(net, acc, optimizer="heuristic", cache=False, aux=True)
+    assert plain.aux == [] and len(full.aux) == 2
+    extra_cycles = sum(x.cycles for x in full.aux)
+    assert full.total.cycles == plain.total.cycles + extra_cycles
+    assert full.total.energy_pj == pytest.approx(plain.total.energy_pj + sum(x.energy_pj for x in full.aux))
+    assert full.total.energy_by_component["dram"] == pytest.approx(
+        plain.total.energy_by_component["dram"] + sum(x.energy_by_component["dram"] for x in full.aux))
+    assert full.total.lower_bound_edp == plain.total.lower_bound_edp  # the bound is the MAC layers'
+    assert [d["name"] for d in full.to_dict()["aux"]] == ["add", "pool"]
+    assert "aux" not in plain.to_dict()
