@@ -29,7 +29,7 @@ from accelerators.fpga import hotnas as hn
 from accelerators.fpga import zhang15 as zh
 from accelerators.fpga.boards import Board, FPGAError, load_board, violations
 from accelerators.fpga.power import FPGANetworkResult, network_result
-from accelerators.fpga.search import _HotNASSpace, _Zhang15Space
+from accelerators.fpga.search import HotNASSpace, Zhang15Space
 
 MODELS = ("hotnas", "zhang15")
 ZHANG15_DTYPE = "fp32"
@@ -67,15 +67,15 @@ class FPGASpace:
         self.layers = [l for n in self.networks for l in n.layers]
         if not self.layers:
             raise FPGAError("the FPGA search needs at least one layer")
-        self._layer_result = hn._layer_result if model == "hotnas" else zh._layer_result
+        self._layer_result = hn.layer_result if model == "hotnas" else zh.layer_result
         self.presets = self._preset_rows()
         fitting = [p for p in self.presets if p["fits"]]
         extra = [p["design"] for p in fitting]
         if model == "hotnas":
-            self._grid = _HotNASSpace(self.layers, self.board, objective, extra=extra)
+            self._grid = HotNASSpace(self.layers, self.board, objective, extra=extra)
             self.names = ("Tm", "Tn", "Tmd", "Tr", "Tc", "Ip", "Wp")
         else:
-            self._grid = _Zhang15Space(self.layers, self.board, objective, ZHANG15_DTYPE)
+            self._grid = Zhang15Space(self.layers, self.board, objective, ZHANG15_DTYPE)
             self.names = ("Tm", "Tn", "Tr", "Tc")
         self.cands = self._grid.cands
         best = min(fitting, key=lambda p: (p["score"], p["preset"]), default=None)

@@ -282,8 +282,10 @@ def check_resources(design: HotNASDesign, board, layers=None) -> list:
     return violations(hotnas_resources(design, layers), load_board(board))
 
 
-def _layer_result(layer: Layer, design: HotNASDesign, board: Board, res: ResourceUse,
-                  with_resources: bool) -> FPGALayerResult:
+def layer_result(layer: Layer, design: HotNASDesign, board: Board, res: ResourceUse,
+                 with_resources: bool) -> FPGALayerResult:
+    """Cost of one layer on ``design`` given the buffers sized in ``res`` (``with_resources``:
+    attach the resource use to the result)."""
     t = layer_table([layer])
     r = layer_terms(design.to_dict(), t)
     v = {k: (bool(a[0]) if k == "on_dw" else int(a[0])) for k, a in r.items()}
@@ -304,7 +306,7 @@ def _layer_result(layer: Layer, design: HotNASDesign, board: Board, res: Resourc
 def hotnas_layer(layer: Layer, design: HotNASDesign, board) -> FPGALayerResult:
     """One layer on a HotNAS design; resources are those this layer alone needs."""
     board = load_board(board)
-    return _layer_result(layer, design, board, hotnas_resources(design, [layer]), with_resources=True)
+    return layer_result(layer, design, board, hotnas_resources(design, [layer]), with_resources=True)
 
 
 def hotnas_network(network: Network, design: HotNASDesign, board, *, allow_over_budget: bool = True,
@@ -314,5 +316,5 @@ def hotnas_network(network: Network, design: HotNASDesign, board, *, allow_over_
     With ``allow_over_budget=False`` a design that does not fit the board raises ``FPGAError``
     naming each resource with the amount used and available.
     """
-    return network_result(network, design, load_board(board), MODEL, hotnas_resources, _layer_result,
+    return network_result(network, design, load_board(board), MODEL, hotnas_resources, layer_result,
                           allow_over_budget=allow_over_budget, mode=mode)

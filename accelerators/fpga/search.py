@@ -65,7 +65,8 @@ def _with_values(cands: np.ndarray, extra) -> np.ndarray:
 
 
 # ---- search spaces ----------------------------------------------------------------------------
-class _HotNASSpace:
+class HotNASSpace:
+    """The pruned candidate values of every HotNAS design parameter for some layers on a board."""
     model = "hotnas"
     names = ("Tm", "Tn", "Tmd", "Tr", "Tc", "Ip", "Wp")
 
@@ -128,7 +129,8 @@ class _HotNASSpace:
         return {"Tr": tr[ok], "Tc": tc[ok], "Ip": ip[ok], "Wp": wp[ok]}
 
 
-class _Zhang15Space:
+class Zhang15Space:
+    """The pruned candidate values of every Zhang FPGA'15 tile for some layers on a board."""
     model = "zhang15"
     names = ("Tm", "Tn", "Tr", "Tc")
 
@@ -329,9 +331,9 @@ def _search_layers(layers, board: Board, model: str, objective: str, seed: int, 
     """Best design for ``layers`` (one design for all of them); returns (design, method, evaluated)."""
     extra = [dict(s) for s in starts]
     if model == "hotnas":
-        space = _HotNASSpace(layers, board, objective, extra=extra)
+        space = HotNASSpace(layers, board, objective, extra=extra)
     else:
-        space = _Zhang15Space(layers, board, objective, dtype, extra=extra)
+        space = Zhang15Space(layers, board, objective, dtype, extra=extra)
     tracker = _Tracker(space.names)
     for st in extra:  # exact starting designs (e.g. presets with their own Op) count as found
         vals = {k: np.asarray([v]) for k, v in space.complete(st).items()}

@@ -153,8 +153,10 @@ def zhang15_resources(design: Zhang15Design, layers) -> ResourceUse:
                        lut=sum(b["lut"] for b in bufs.values()), port_bits=None, buffers=bufs)
 
 
-def _layer_result(layer: Layer, design: Zhang15Design, board: Board, res: ResourceUse,
-                  with_resources: bool) -> FPGALayerResult:
+def layer_result(layer: Layer, design: Zhang15Design, board: Board, res: ResourceUse,
+                 with_resources: bool) -> FPGALayerResult:
+    """Cost of one layer on ``design`` given the buffers sized in ``res`` (``with_resources``:
+    attach the resource use to the result)."""
     t = layer_table([layer])
     bpw = design.word_bits // 8
     bw = board.ddr_bytes_per_cycle()
@@ -195,7 +197,7 @@ def _layer_result(layer: Layer, design: Zhang15Design, board: Board, res: Resour
 def zhang15_layer(layer: Layer, design: Zhang15Design, board) -> FPGALayerResult:
     """One layer on a Zhang et al. design; resources are those this layer alone needs."""
     board = load_board(board)
-    return _layer_result(layer, design, board, zhang15_resources(design, [layer]), with_resources=True)
+    return layer_result(layer, design, board, zhang15_resources(design, [layer]), with_resources=True)
 
 
 def zhang15_network(network: Network, design: Zhang15Design, board, *, allow_over_budget: bool = True,
@@ -205,5 +207,5 @@ def zhang15_network(network: Network, design: Zhang15Design, board, *, allow_ove
     With ``allow_over_budget=False`` a design that does not fit the board raises ``FPGAError``
     naming each resource with the amount used and available.
     """
-    return network_result(network, design, load_board(board), MODEL, zhang15_resources, _layer_result,
+    return network_result(network, design, load_board(board), MODEL, zhang15_resources, layer_result,
                           allow_over_budget=allow_over_budget, mode=mode)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from accelerators.fpga import (FPGAError, HotNASDesign, check_resources, hotnas_layer, hotnas_network,
                                hotnas_resources, load_board, load_preset, preset_names)
-from accelerators.fpga.search import _HotNASSpace
+from accelerators.fpga.search import HotNASSpace
 from models.layer import Layer
 from models.network import Network
 
@@ -143,7 +143,7 @@ def test_invariants(layer, d):
     wider = HotNASDesign(d.Tm, d.Tn, d.Tr, d.Tc, d.Tmd, d.Ip + 1, d.Op + 1, d.Wp + 1)
     assert hotnas_layer(layer, wider, ZCU102).cycles <= r.cycles
     # the batched evaluation used by the search agrees with the per-layer path
-    sp = _HotNASSpace([layer], ZCU102, "latency")
+    sp = HotNASSpace([layer], ZCU102, "latency")
     s = sp.evaluate({k: [getattr(d, k)] for k in ("Tm", "Tn", "Tmd", "Tr", "Tc", "Ip", "Op", "Wp")})
     assert int(s["cycles"][0]) == r.cycles
     res = hotnas_resources(d, [layer])

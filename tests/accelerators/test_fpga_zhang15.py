@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accelerators.fpga import FPGAError, Zhang15Design, load_board, zhang15_layer, zhang15_network
-from accelerators.fpga.search import _Zhang15Space, search_design
+from accelerators.fpga.search import Zhang15Space, search_design
 from models.layer import Layer
 from models.network import Network
 
@@ -182,7 +182,7 @@ def test_invariants(layer, design, gbs):
     assert t["traffic_words"]["output"] == layer.output_elems
     assert t["attainable_gops"] <= t["roof_gops"] * (1 + 1e-12)
     # the batched evaluation used by the search agrees with the per-layer path
-    sp = _Zhang15Space([layer], b, "latency", design.dtype)
+    sp = Zhang15Space([layer], b, "latency", design.dtype)
     s = sp.evaluate({k: [getattr(design, k)] for k in ("Tm", "Tn", "Tr", "Tc")})
     assert int(s["cycles"][0]) == r.cycles
     assert int(s["bram18"][0]) == r.resources.bram18 and int(s["lut"][0]) == r.resources.lut
