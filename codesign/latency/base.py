@@ -72,16 +72,21 @@ class Target:
     arch: dict | None = None
     space: str | None = None
     net_config: dict | None = None
+    onnx_path: str | None = None  # the ONNX file the network was imported from, run as is by onnxruntime
 
     @property
     def key(self) -> str:
-        """Stable cache key: the architecture when known, else the network's layer list."""
+        """Stable cache key: the architecture when known, else the network's layer list (and
+        the ONNX file's content when there is one)."""
         if self.arch is not None:
             payload = {"space": self.space, "arch": self.arch}
         elif self.net_config is not None:
             payload = {"net_config": self.net_config, "r": self.network.resolution}
         else:
             payload = self.network.to_dict()
+            if self.onnx_path is not None:
+                with open(self.onnx_path, "rb") as f:
+                    payload = {"network": payload, "onnx_sha256": hashlib.sha256(f.read()).hexdigest()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     def to_request(self) -> dict:
@@ -106,8 +111,10 @@ def as_target(obj, *, space: str | None = None, resolution: int | None = None) -
         return Target(obj)
     if isinstance(obj, str):
         net = load_workload(obj, resolution=resolution)
-        cfg = _net_config_file(obj)
-        return Target(net, net_config=cfg)
+        if obj.lower().endswith(".onnx"):
+            import os
+            return Target(net, onnx_path=os.path.abspath(obj))
+        return Target(net, net_config=_net_config_file(obj))
     if not isinstance(obj, dict):
         raise LatencyError(f"cannot measure a {type(obj).__name__}: give a Network, an arch or a net.config")
     if "arch" in obj and ("space" in obj or space):

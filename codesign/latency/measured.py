@@ -125,13 +125,17 @@ class _Measured(LatencyBackend):
         """A zero-argument callable that runs one inference (blocking until it is done)."""
         raise NotImplementedError
 
+    def _runner(self, target: Target):
+        """``(run, source)``: a zero-argument inference callable and what it was built from."""
+        module, x, source = build_runnable(target)
+        return self._make_runner(module, x), source
+
     def _measure(self, target: Target) -> LatencyResult:
         torch = _torch()
-        module, x, source = build_runnable(target)
         prev = torch.get_num_threads()
         torch.set_num_threads(self.threads)
         try:
-            run = self._make_runner(module, x)
+            run, source = self._runner(target)
             samples, truncated = _timed(run, self.warmup, self.repeats, self.max_seconds)
         finally:
             torch.set_num_threads(prev)
@@ -182,9 +186,14 @@ class TorchCudaBackend(_Measured):
         return run
 
 
+_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
+               "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(bool)": np.bool_}
+
+
 @register("onnxruntime")
 class OnnxRuntimeBackend(_Measured):
-    """ONNX Runtime (CPUExecutionProvider) on the module exported with ``torch.onnx.export``."""
+    """ONNX Runtime (CPUExecutionProvider): an ONNX workload file as it is, anything else as the
+    module exported with ``torch.onnx.export``."""
     scheme = "onnxruntime"
     device = "cpu (onnxruntime)"
 
@@ -207,13 +216,43 @@ class OnnxRuntimeBackend(_Measured):
             except Exception as e:  # exporter failures come in many types
                 first = str(e).splitlines()[0] if str(e) else repr(e)
                 raise LatencyError(f"{self.spec}: ONNX export failed: {first}") from None
-            so = ort.SessionOptions()
-            so.intra_op_num_threads = self.threads
-            so.inter_op_num_threads = 1
-            so.log_severity_level = 3
-            sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+            sess = self._session(path)
         feed = {sess.get_inputs()[0].name: x.numpy()}
 
         def run():
             sess.run(None, feed)
         return run
+
+    def _session(self, path: str):
+        import onnxruntime as ort
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        try:
+            return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types
+            first = str(e).splitlines()[0] if str(e) else repr(e)
+            raise LatencyError(f"{self.spec}: onnxruntime cannot load {os.path.basename(path)}: {first}") from None
+
+    def _runner(self, target: Target):
+        if target.onnx_path is None:
+            return super()._runner(target)
+        sess = self._session(target.onnx_path)
+        rng = np.random.default_rng(0)
+        feed = {}
+        for inp in sess.get_inputs():
+            dims = list(inp.shape)
+            if any(not isinstance(d, int) for d in dims[1:]):
+                raise LatencyError(f"{self.spec}: input {inp.name!r} of {os.path.basename(target.onnx_path)} has "
+                                   f"a dynamic shape {dims}; export the model with fixed input sizes")
+            dims = [d if isinstance(d, int) else 1 for d in dims]  # a dynamic batch runs at 1
+            dtype = _ORT_DTYPES.get(inp.type)
+            if dtype is None:
+                raise LatencyError(f"{self.spec}: input {inp.name!r} has the unsupported type {inp.type}")
+            feed[inp.name] = (rng.standard_normal(dims).astype(dtype) if np.issubdtype(dtype, np.floating)
+                              else np.zeros(dims, dtype=dtype))
+
+        def run():
+            sess.run(None, feed)
+        return run, "onnx file"

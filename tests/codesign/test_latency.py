@@ -306,3 +306,35 @@ def test_analytical_aux_option_adds_the_non_mac_operators():
     assert full.ms == pytest.approx(plain.ms + full.details["aux_cycles"] / 200e3)
     with pytest.raises(LatencyError, match="aux must be 0 or 1"):
         get_backend("analytical:eyeriss?aux=yes")
+
+
+def _export(tmp_path, name, act, dynamic=False):
+    import torch
+    m = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), act, torch.nn.Conv2d(8, 8, 1))
+    path = tmp_path / name
+    kw = {"dynamic_axes": {"x": {0: "n", 2: "h", 3: "w"}}} if dynamic else {}
+    torch.onnx.export(m, (torch.randn(1, 3, 16, 16),), str(path), dynamo=False, input_names=["x"], **kw)
+    return str(path)
+
+
+def test_onnxruntime_runs_an_onnx_workload_file_as_it_is(tmp_path):
+    import onnx
+    import torch
+
+    from codesign.latency import Target
+    from models.importers import from_onnx
+
+    relu = _export(tmp_path, "relu.onnx", torch.nn.ReLU())
+    sig = _export(tmp_path, "sig.onnx", torch.nn.Sigmoid())
+    assert "Sigmoid" in {n.op_type for n in onnx.load(sig).graph.node}
+    b = get_backend("onnxruntime", repeats=3, warmup=1)
+    r1, r2 = b.measure(relu), b.measure(sig)
+    assert r1.details["built_from"] == r2.details["built_from"] == "onnx file"
+    assert r1.ms > 0 and r2.ms > 0 and r1.samples == 3
+    assert r1 is not r2  # same layer list, different files: two cache entries
+    assert b.measure(relu) is r1
+    # torch backends rebuild the layer list (the file's activations are not part of it)
+    assert get_backend("torch-cpu", repeats=2, warmup=0).measure(relu).details["built_from"] == "network"
+    dyn = _export(tmp_path, "dyn.onnx", torch.nn.ReLU(), dynamic=True)
+    with pytest.raises(LatencyError, match="dynamic shape"):
+        b.measure(Target(from_onnx(relu), onnx_path=dyn))
