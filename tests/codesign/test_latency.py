@@ -338,3 +338,20 @@ def test_onnxruntime_runs_an_onnx_workload_file_as_it_is(tmp_path):
     dyn = _export(tmp_path, "dyn.onnx", torch.nn.ReLU(), dynamic=True)
     with pytest.raises(LatencyError, match="dynamic shape"):
         b.measure(Target(from_onnx(relu), onnx_path=dyn))
+
+
+def test_bench_latency_measures_distinct_sampled_archs(capsys):
+    import numpy as np
+
+    from models.spaces import get_space
+
+    assert main(["bench", "latency", "--backends", "fpga:zcu102:zcu102-1", "--samples", "3", "--seed", "1", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    (row,) = r["backends"]
+    assert row["backend"] == "fpga:zcu102:zcu102-1" and row["archs"] == 3
+    assert row["archs_per_s"] == pytest.approx(3 / row["seconds"])
+    space, rng = get_space("ofa-mbv3"), np.random.default_rng(1)
+    archs = [space.sample(rng) for _ in range(3)]  # seed 1 gives three distinct ones
+    b = get_backend("fpga:zcu102:zcu102-1")
+    assert row["mean_latency_ms"] == pytest.approx(np.mean([b.measure(a, space="ofa-mbv3").ms for a in archs]))
+    assert main(["bench", "latency", "--samples", "0"]) == 2
