@@ -271,14 +271,12 @@ def measure_backends(space: str, specs, n_samples: int, seed: int = 0, *, progre
             continue
         seen.add(key)
         archs.append(a)
-    out = {s: np.empty(len(archs)) for s in specs}
+    out = {}
     from tqdm import tqdm
     with tqdm(total=len(archs) * len(specs), desc="measuring", unit="meas", disable=not progress,
               leave=False, dynamic_ncols=True) as bar:
-        for i, a in enumerate(archs):
-            for s, b in zip(specs, backends):
-                out[s][i] = float(b.measure(a, space=sp.name).ms)
-                bar.update(1)
+        for s, b in zip(specs, backends):
+            out[s] = np.array([r.ms for r in b.measure_many(archs, space=sp.name, progress=bar.update)])
     return (out, archs) if return_archs else out
 
 

@@ -144,13 +144,14 @@ def spearman(x, y) -> float:
     return srcc(x, y)
 
 
-def measure_cpu_ms(net, repeats: int, warmup: int = 2) -> tuple[float, float]:
-    """Median and spread (interquartile range) of the forward time on this CPU, one thread
-    (the ``torch-cpu`` latency backend)."""
+def measure_cpu_ms(nets, repeats: int, warmup: int = 2) -> list[tuple[float, float]]:
+    """Median and spread (interquartile range) of the forward time of each network on this
+    CPU, one thread: the ``torch-cpu`` latency backend, timed runs interleaved across the
+    networks so that a slow spell of the machine does not fall on one of them."""
     from codesign.latency import get_backend
 
-    r = get_backend("torch-cpu", warmup=warmup, repeats=repeats, threads=1).measure(net)
-    return r.ms, r.spread
+    rs = get_backend("torch-cpu", warmup=warmup, repeats=repeats, threads=1).measure_many(list(nets))
+    return [(r.ms, r.spread) for r in rs]
 
 
 def adapt(W_train, y_train, W_test, seed: int = 0):

@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     accs = QUICK_ACCELERATORS if args.quick else ACCELERATORS
     repeats = 5 if args.quick else 30
     backends = [f"sim:{a}" for a in accs] + [f"fpga:{FPGA}", "cpu:torch"]
-    rows = []
+    rows, nets = [], []
     for budget in budgets:
         for d in depths:
             w = math.isqrt(budget // d)
@@ -58,8 +58,10 @@ def main(argv=None) -> int:
             for a in accs:
                 row[f"sim:{a}"] = evaluate_network(net, a, optimizer="heuristic", seed=args.seed).total.latency_ms
             row[f"fpga:{FPGA}"] = fpga_latency_ms(net)
-            row["cpu:torch"], row["cpu:torch_iqr"] = measure_cpu_ms(net, repeats)
+            nets.append(net)
             rows.append(row)
+    for row, (ms, iqr) in zip(rows, measure_cpu_ms(nets, repeats)):
+        row["cpu:torch"], row["cpu:torch_iqr"] = ms, iqr
     macs = [r["macs"] for r in rows]
     srcc = {b: spearman(macs, [r[b] for r in rows]) for b in backends}
     spread = {}  # per backend and family: slowest / fastest latency at equal MACs

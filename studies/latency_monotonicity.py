@@ -127,7 +127,7 @@ def cpu(archs: list[dict], repeats: int) -> np.ndarray:
     from models.spaces import get_space
 
     space = get_space(SPACE)
-    return np.array([measure_cpu_ms(space.to_network(a), repeats, warmup=1)[0] for a in archs])
+    return np.array([ms for ms, _ in measure_cpu_ms([space.to_network(a) for a in archs], repeats, warmup=1)])
 
 
 def repair(W: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict | None:
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     rep.p(__doc__.split("\n\n", 1)[1].replace("\n", " ").strip())
     rep.p(f"{len(archs)} sub-networks sampled uniformly from the {SPACE} space (seed {args.seed}); presets "
           f"{', '.join(presets)} mapped with the heuristic mapper; ZCU102 designs {designs[0]}..{designs[-1]}; CPU: "
-          "PyTorch, one thread, median of " + ("3" if quick else "5") + " runs."
+          "PyTorch, one thread, median of " + ("3" if quick else "5") + " runs interleaved across the sub-networks."
           + ("" if lut is not None else " The Note10 lookup-table backend is not available in this build: its "
              "row is missing."))
     off = S[~np.eye(n, dtype=bool)]

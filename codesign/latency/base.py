@@ -166,6 +166,18 @@ class LatencyBackend(ABC):
             self._cache[key] = self._measure(t)
         return self._cache[key]
 
+    def measure_many(self, targets, *, space: str | None = None, progress=None) -> list[LatencyResult]:
+        """Latency of each of ``targets``, in order. Measured backends interleave the timed
+        runs of the targets (see :mod:`.measured`) so that a slow spell of the machine does
+        not fall on one architecture; the others measure them one by one. ``progress``: an
+        optional callable told each finished target."""
+        out = []
+        for t in targets:
+            out.append(self.measure(t, space=space))
+            if progress is not None:
+                progress(1)
+        return out
+
     @abstractmethod
     def _measure(self, target: Target) -> LatencyResult:
         ...

@@ -355,3 +355,34 @@ def test_bench_latency_measures_distinct_sampled_archs(capsys):
     b = get_backend("fpga:zcu102:zcu102-1")
     assert row["mean_latency_ms"] == pytest.approx(np.mean([b.measure(a, space="ofa-mbv3").ms for a in archs]))
     assert main(["bench", "latency", "--samples", "0"]) == 2
+
+
+def test_measure_many_interleaves_and_caches(monkeypatch):
+    import codesign.latency.measured as measured
+
+    monkeypatch.setattr(measured, "INTERLEAVE", 2)  # three networks: a group of 2, then 1
+    nets = [tiny(8, 16, "a"), tiny(8, 32, "b"), tiny(16, 16, "c")]
+    b = get_backend("torch-cpu", repeats=4, warmup=1)
+    calls = []
+    real = measured.TorchCpuBackend._make_runner
+
+    def spy(self, module, x):
+        run = real(self, module, x)
+        tag = len(calls)
+        calls.append([])
+
+        def wrapped():
+            calls[tag].append(len(sum(calls, [])))  # global order of runs
+            run()
+        return wrapped
+    monkeypatch.setattr(measured.TorchCpuBackend, "_make_runner", spy)
+    rs = b.measure_many(nets)
+    assert [r.samples for r in rs] == [4, 4, 4]
+    assert [r.details["interleaved_with"] for r in rs] == [2, 2, 1]
+    # group 1: 1 warm-up each, then rounds alternate a, b, a, b, ...
+    assert calls[0] == [0, 2, 4, 6, 8] and calls[1] == [1, 3, 5, 7, 9]
+    assert all(r.ms > 0 and r.spread >= 0 for r in rs)
+    assert b.measure(nets[1]) is rs[1]  # cached: no new runs
+    assert len(calls) == 3
+    a = get_backend("analytical:eyeriss")  # the default: one by one, same results as measure()
+    assert [r.ms for r in a.measure_many(nets)] == [a.measure(n).ms for n in nets]
