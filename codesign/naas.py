@@ -306,6 +306,21 @@ def fpga_convergence(entries: list[dict]) -> list[dict]:
     return out
 
 
+def _ratios(found: dict, baseline: dict, edp_key: str, energy_key: str) -> dict:
+    """Per workload, baseline over found: EDP improvement, speedup and energy saving."""
+    out = {}
+    for w in found["workloads"]:
+        f, bl = found["workloads"][w]["total"], baseline["workloads"][w]["total"]
+        out[w] = {"edp_improvement": bl[edp_key] / f[edp_key],
+                  "speedup": bl["latency_ms"] / f["latency_ms"],
+                  "energy_saving": bl[energy_key] / f[energy_key]}
+    return out
+
+
+def _status_counts(entries: list[dict]) -> dict:
+    return {s: sum(1 for e in entries if e["status"] == s) for s in ("ok", "rejected", "unmappable")}
+
+
 def finalize_fpga(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float) -> dict:
     """Evaluate the best FPGA design and the baseline preset (if one fits) layer by layer, and
     write ``result.json``, ``design.yaml`` and ``report.md``. Without a baseline, ``baseline``,
@@ -325,14 +340,9 @@ def finalize_fpga(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: 
     if space.base is not None:
         baseline = {"preset": space.base_name, "design": space.base.to_dict(),
                     **score_design(space.base, cfg, detail=True)}
-        ratios = {}
-        for w in found["workloads"]:
-            f, bl = found["workloads"][w]["total"], baseline["workloads"][w]["total"]
-            ratios[w] = {"edp_improvement": bl["edp_j_s"] / f["edp_j_s"],
-                         "speedup": bl["latency_ms"] / f["latency_ms"],
-                         "energy_saving": bl["energy_mj"] / f["energy_mj"]}
+        ratios = _ratios(found, baseline, "edp_j_s", "energy_mj")
         improvement = baseline["edp_geomean"] / found["edp_geomean"]
-    counts = {s: sum(1 for e in entries if e["status"] == s) for s in ("ok", "rejected", "unmappable")}
+    counts = _status_counts(entries)
     res = space.resources(design)
     result = {
         "kind": "fpga",
@@ -383,13 +393,8 @@ def finalize(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float
         baseline = {"edp_geomean": nc.total.edp, "workloads": {"subnet": nc.to_dict()}}
     else:
         baseline = score_accelerator(base, cfg, detail=True)
-    ratios = {}
-    for w in found["workloads"]:
-        f, bl = found["workloads"][w]["total"], baseline["workloads"][w]["total"]
-        ratios[w] = {"edp_improvement": bl["edp"] / f["edp"],
-                     "speedup": bl["latency_ms"] / f["latency_ms"],
-                     "energy_saving": bl["energy_pj"] / f["energy_pj"]}
-    counts = {s: sum(1 for e in entries if e["status"] == s) for s in ("ok", "rejected", "unmappable")}
+    ratios = _ratios(found, baseline, "edp", "energy_pj")
+    counts = _status_counts(entries)
     result = {
         "config": cfg.to_dict(),
         "accelerator": acc.to_dict(),

@@ -92,22 +92,24 @@ def build_runnable(target: Target):
     return module, x, "network"
 
 
-def _timed(run, warmup: int, repeats: int, max_seconds: float) -> tuple[list[float], bool]:
-    """Milliseconds of ``repeats`` calls of ``run`` after ``warmup`` calls, within ``max_seconds``."""
+def _timed(runs, warmup: int, repeats: int, max_seconds: float) -> list[list[float]]:
+    """Milliseconds of each of ``runs``: ``warmup`` untimed calls of each, then ``repeats``
+    rounds that time one call of every one of them (interleaved), within ``max_seconds``."""
     t_end = time.perf_counter() + max_seconds
-    for _ in range(warmup):
-        run()
+    for run in runs:
+        for _ in range(warmup):
+            run()
+            if time.perf_counter() > t_end:
+                break
+    samples: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeats):
+        for k, run in enumerate(runs):
+            t0 = time.perf_counter()
+            run()
+            samples[k].append((time.perf_counter() - t0) * 1e3)
         if time.perf_counter() > t_end:
             break
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        run()
-        t1 = time.perf_counter()
-        samples.append((t1 - t0) * 1e3)
-        if t1 > t_end:
-            break
-    return samples, len(samples) < repeats
+    return samples
 
 
 class _Measured(LatencyBackend):
@@ -134,15 +136,7 @@ class _Measured(LatencyBackend):
         return self._make_runner(module, x), source
 
     def _measure(self, target: Target) -> LatencyResult:
-        torch = _torch()
-        prev = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            run, source = self._runner(target)
-            samples, truncated = _timed(run, self.warmup, self.repeats, self.max_seconds)
-        finally:
-            torch.set_num_threads(prev)
-        return self._result(samples, source, truncated)
+        return self._measure_group([target])[0]
 
     def _result(self, samples, source: str, truncated: bool, interleaved: int = 1) -> LatencyResult:
         a = np.asarray(samples)
@@ -160,39 +154,31 @@ class _Measured(LatencyBackend):
         virtual machine this raised the test-retest SRCC of 30 OFA sub-networks from about
         0.7 to above 0.9). The time bound applies per group."""
         from .base import as_target
-        torch = _torch()
         ts = [as_target(t, space=space) for t in targets]
         out: list[LatencyResult | None] = [self._cache.get(t.key) for t in ts]
         todo = [i for i, r in enumerate(out) if r is None]
-        prev = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            for g in range(0, len(todo), INTERLEAVE):
-                group = todo[g:g + INTERLEAVE]
-                runners = [self._runner(ts[i]) for i in group]
-                for run, _ in runners:
-                    for _ in range(self.warmup):
-                        run()
-                samples = [[] for _ in group]
-                t_end = time.perf_counter() + self.max_seconds
-                for _ in range(self.repeats):
-                    for k, (run, _) in enumerate(runners):
-                        t0 = time.perf_counter()
-                        run()
-                        samples[k].append((time.perf_counter() - t0) * 1e3)
-                    if time.perf_counter() > t_end:
-                        break
-                for k, i in enumerate(group):
-                    r = self._result(samples[k], runners[k][1], len(samples[k]) < self.repeats, len(group))
-                    self._cache[ts[i].key] = out[i] = r
-                    if progress is not None:
-                        progress(1)
-                del runners
-        finally:
-            torch.set_num_threads(prev)
+        for g in range(0, len(todo), INTERLEAVE):
+            group = todo[g:g + INTERLEAVE]
+            for i, r in zip(group, self._measure_group([ts[i] for i in group])):
+                self._cache[ts[i].key] = out[i] = r
+                if progress is not None:
+                    progress(1)
         if progress is not None:
             progress(len(ts) - len(todo))
         return out
+
+    def _measure_group(self, targets: list[Target]) -> list[LatencyResult]:
+        """Build, warm up and time ``targets`` together, with this backend's threads pinned."""
+        torch = _torch()
+        prev = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            runners = [self._runner(t) for t in targets]
+            samples = _timed([run for run, _ in runners], self.warmup, self.repeats, self.max_seconds)
+        finally:
+            torch.set_num_threads(prev)
+        return [self._result(smp, source, len(smp) < self.repeats, len(targets))
+                for smp, (_, source) in zip(samples, runners)]
 
 
 @register("torch-cpu")
