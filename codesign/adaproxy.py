@@ -334,8 +334,9 @@ class AdaProxy:
 class AdaptResult:
     """Outcome of :func:`adapt_incremental`: the fitted ``model``, the sample rows
     ``indices`` (in the order taken), the SRCC before (proxy) and after (model) on every row
-    not used for fitting, and the validation SRCC after each step (``history``:
-    ``[(samples, val_srcc)]``)."""
+    not used for fitting, the validation SRCC after each step (``history``:
+    ``[(samples, val_srcc)]``), and the name of the feature set the model uses (``features``;
+    ``None`` when one unnamed matrix was given)."""
     model: AdaProxy
     indices: np.ndarray
     srcc_before: float
@@ -343,6 +344,7 @@ class AdaptResult:
     rows_evaluated: int
     reached: bool
     history: list = field(default_factory=list)
+    features: str | None = None
 
     @property
     def samples_used(self) -> int:
@@ -357,16 +359,45 @@ class AdaptResult:
                 "samples_used": self.samples_used, "lambda": self.model.lambda_,
                 "rows_evaluated": self.rows_evaluated, "reached_threshold": self.reached,
                 "val_srcc": _none_if_nan(self.model.val_srcc_), "alpha": self.model.alpha_,
-                "history": [[k, _none_if_nan(s)] for k, s in self.history]}
+                "features": self.features, "history": [[k, _none_if_nan(s)] for k, s in self.history]}
 
 
-def _adapt_loop(W: np.ndarray, measure: Callable[[int], float], order: np.ndarray, *, threshold: float,
+def feature_sets(W, what: str = "W") -> dict:
+    """``W`` as named feature matrices with the same rows: a mapping ``{name: matrix}`` is
+    checked and kept, one matrix becomes ``{None: matrix}``."""
+    if not isinstance(W, dict):
+        return {None: _as_matrix(W, what)}
+    if not W:
+        raise AdaptationError(f"{what}: no feature sets")
+    sets = {k: _as_matrix(v, f"{what}[{k!r}]") for k, v in W.items()}
+    rows = {len(v) for v in sets.values()}
+    if len(rows) > 1:
+        raise AdaptationError(f"{what}: the feature sets have different row counts {sorted(rows)}")
+    return sets
+
+
+def fit_best(sets: dict, idx, y, *, seed: int = 0, **ada_kw) -> tuple:
+    """Fit :class:`AdaProxy` on rows ``idx`` of every feature set and return
+    ``(name, model)`` of the one with the highest validation SRCC (the first set on ties or
+    when no validation was possible). Every set is validated on the same folds."""
+    best = None
+    for name, W in sets.items():
+        model = AdaProxy(seed=seed, **ada_kw).fit(W[idx], y)
+        score = model.val_srcc_ if np.isfinite(model.val_srcc_) else -np.inf
+        if best is None or score > best[0]:
+            best = (score, name, model)
+    return best[1], best[2]
+
+
+def _adapt_loop(sets: dict, measure: Callable[[int], float], order: np.ndarray, *, threshold: float,
                 start: int, step: int, max_samples: int, seed: int, confidence_z: float,
                 known: dict | None = None, **ada_kw):
     """Fit AdaProxy on the first ``k`` rows of ``order`` (measuring them on the target),
     ``k = start, start + step, ...`` until the validation SRCC reaches ``threshold`` (its
     lower confidence bound, see :func:`~codesign.monotonicity.srcc_lower_bound`) or
-    ``k = max_samples``. Returns (model, used rows, their target latencies, reached, history)."""
+    ``k = max_samples``; with several feature sets each step keeps the best
+    (:func:`fit_best`). Returns (feature set name, model, used rows, their target latencies,
+    reached, history)."""
     if start < 2 or step < 1 or max_samples < 2:
         raise AdaptationError("need start >= 2, step >= 1 and max_samples >= 2")
     known = {} if known is None else known
@@ -378,11 +409,11 @@ def _adapt_loop(W: np.ndarray, measure: Callable[[int], float], order: np.ndarra
             if i not in known:
                 known[i] = float(measure(i))
         y = np.array([known[int(i)] for i in idx])
-        model = AdaProxy(seed=seed, **ada_kw).fit(W[idx], y)
+        name, model = fit_best(sets, idx, y, seed=seed, **ada_kw)
         history.append((k, model.val_srcc_))
         reached = srcc_lower_bound(model.val_srcc_, model.n_val_, confidence_z) >= threshold
         if reached or k >= min(max_samples, len(order)):
-            return model, idx, y, reached, history
+            return name, model, idx, y, reached, history
         k = min(k + step, max_samples, len(order))
 
 
@@ -401,21 +432,28 @@ def adapt_incremental(W_all, y_target_all, *, proxy=None, threshold: float = 0.9
     docs/monotonicity.md); ``confidence_z=0`` gives the raw rule. For the same reason the
     default ``start`` is 30: with 20 samples even the bound passes on lucky draws.
 
-    ``srcc_before`` compares ``proxy`` (default: the proxy's linear model ``W.sum(1)``) with
-    the target, ``srcc_after`` the adapted prediction, both on every row not used for fitting.
+    ``W_all`` is one feature matrix or several named ones (``{name: matrix}``, e.g. the
+    proxy's features over different architecture encodings): then each step adapts every
+    set and keeps the one with the best validation SRCC (:func:`fit_best`).
+
+    ``srcc_before`` compares ``proxy`` (default: the proxy's linear model, the first set's
+    ``W.sum(1)``) with the target, ``srcc_after`` the adapted prediction, both on every row
+    not used for fitting.
     """
-    W = _as_matrix(W_all, "W_all")
-    y = _as_vector(y_target_all, "y_target_all", len(W))
-    p = W.sum(axis=1) if proxy is None else _as_vector(proxy, "proxy", len(W))
-    if max_samples >= len(W):
-        raise AdaptationError(f"max_samples ({max_samples}) must leave rows to evaluate on (have {len(W)})")
-    order = np.random.default_rng(seed).permutation(len(W))
-    model, idx, _, reached, history = _adapt_loop(W, lambda i: y[i], order, threshold=threshold, start=start,
-                                                  step=step, max_samples=max_samples, seed=seed,
-                                                  confidence_z=confidence_z, **ada_kw)
-    rest = np.setdiff1d(np.arange(len(W)), idx)
-    return AdaptResult(model, idx, srcc(p[rest], y[rest]), srcc(model.predict(W[rest]), y[rest]),
-                       len(rest), reached, history)
+    sets = feature_sets(W_all, "W_all")
+    first = next(iter(sets.values()))
+    n = len(first)
+    y = _as_vector(y_target_all, "y_target_all", n)
+    p = first.sum(axis=1) if proxy is None else _as_vector(proxy, "proxy", n)
+    if max_samples >= n:
+        raise AdaptationError(f"max_samples ({max_samples}) must leave rows to evaluate on (have {n})")
+    order = np.random.default_rng(seed).permutation(n)
+    name, model, idx, _, reached, history = _adapt_loop(
+        sets, lambda i: y[i], order, threshold=threshold, start=start, step=step, max_samples=max_samples,
+        seed=seed, confidence_z=confidence_z, **ada_kw)
+    rest = np.setdiff1d(np.arange(n), idx)
+    return AdaptResult(model, idx, srcc(p[rest], y[rest]), srcc(model.predict(sets[name][rest]), y[rest]),
+                       len(rest), reached, history, name)
 
 
 # --------------------------------------------------------------------------- Algorithm 1
@@ -475,8 +513,8 @@ def hypervolume(accuracy, latency, ref_accuracy: float, ref_latency: float) -> f
 class Algorithm1Result:
     """Outcome of :func:`algorithm1`: the final Pareto set (candidate indices), the number of
     target measurements, the SRCC of the proxy on the check sample, whether the proxy was
-    adapted (and then the adaptation's validation SRCC, samples and lambda), and the size of
-    the predicted Pareto set measured in step (c)."""
+    adapted (and then the adaptation's validation SRCC, samples, lambda and feature set), and
+    the size of the predicted Pareto set measured in step (c)."""
     pareto: np.ndarray
     target_measurements: int
     srcc_check: float
@@ -486,12 +524,13 @@ class Algorithm1Result:
     val_srcc: float | None = None
     lambda_: float | None = None
     measured: dict = field(default_factory=dict, repr=False)
+    features: str | None = None
 
     def to_dict(self) -> dict:
         return {"pareto": self.pareto.tolist(), "target_measurements": self.target_measurements,
                 "srcc_check": _none_if_nan(self.srcc_check), "adapted": self.adapted,
                 "candidates_measured": self.candidates_measured, "samples_used": self.samples_used,
-                "val_srcc": _none_if_nan(self.val_srcc), "lambda": self.lambda_}
+                "val_srcc": _none_if_nan(self.val_srcc), "lambda": self.lambda_, "features": self.features}
 
 
 def algorithm1(accuracy, W, measure_target: Callable[[int], float], *, proxy=None, threshold: float = 0.9,
@@ -501,7 +540,8 @@ def algorithm1(accuracy, W, measure_target: Callable[[int], float], *, proxy=Non
     """Algorithm 1 of the paper on a finite candidate set (exhaustive search stands in for NAS).
 
     (a) measure ``check_samples`` random candidates on the target and take the SRCC of
-    ``proxy`` (default ``W.sum(1)``) against them; (b) if it reaches ``threshold``, the
+    ``proxy`` (default ``W.sum(1)``; ``W`` may be several named feature sets, as in
+    :func:`adapt_incremental`) against them; (b) if it reaches ``threshold``, the
     candidates' Pareto set under (accuracy, proxy latency) is kept ("reaches": its lower
     confidence bound, as in :func:`adapt_incremental`), else the proxy is adapted
     (:func:`adapt_incremental`'s loop, starting from the check samples, up to
@@ -515,10 +555,11 @@ def algorithm1(accuracy, W, measure_target: Callable[[int], float], *, proxy=Non
     adaptation samples included, takes part in the final dominance test.
     """
     acc = _as_vector(accuracy, "accuracy")
-    W = _as_matrix(W, "W")
-    if len(W) != len(acc):
-        raise AdaptationError(f"accuracy has {len(acc)} candidates, W {len(W)}")
-    p = W.sum(axis=1) if proxy is None else _as_vector(proxy, "proxy", len(acc))
+    sets = feature_sets(W, "W")
+    first = next(iter(sets.values()))
+    if len(first) != len(acc):
+        raise AdaptationError(f"accuracy has {len(acc)} candidates, W {len(first)}")
+    p = first.sum(axis=1) if proxy is None else _as_vector(proxy, "proxy", len(acc))
     if check_samples < 3:
         raise AdaptationError(f"check_samples must be >= 3, got {check_samples}")
     known: dict[int, float] = {}
@@ -541,12 +582,12 @@ def algorithm1(accuracy, W, measure_target: Callable[[int], float], *, proxy=Non
     chk = order[:k]
     s_check = srcc(p[chk], np.array([get(int(i)) for i in chk]))
     adapted = not srcc_lower_bound(s_check, k, confidence_z) >= threshold
-    val, lam, used = None, None, k
+    val, lam, used, name = None, None, k, None
     if adapted:
-        model, idx, _, _, _ = _adapt_loop(W, get, order, threshold=threshold, start=k, step=step,
-                                          max_samples=max(max_samples, k), seed=seed,
-                                          confidence_z=confidence_z, known=known, **ada_kw)
-        pred = model.predict(W)
+        name, model, idx, _, _, _ = _adapt_loop(sets, get, order, threshold=threshold, start=k, step=step,
+                                                max_samples=max(max_samples, k), seed=seed,
+                                                confidence_z=confidence_z, known=known, **ada_kw)
+        pred = model.predict(sets[name])
         val, lam, used = model.val_srcc_, model.lambda_, len(idx)
     else:
         pred = p
@@ -559,7 +600,7 @@ def algorithm1(accuracy, W, measure_target: Callable[[int], float], *, proxy=Non
     seen = np.array(sorted(known))
     lat = np.array([known[int(i)] for i in seen])
     final = seen[pareto_front(acc[seen], lat)]
-    return Algorithm1Result(final, calls[0], s_check, adapted, n_cand, used, val, lam, dict(known))
+    return Algorithm1Result(final, calls[0], s_check, adapted, n_cand, used, val, lam, dict(known), name)
 
 
 # --------------------------------------------------------------------------- helpers

@@ -115,6 +115,9 @@ def heatmap_png(names, matrix, path, title: str = "SRCC") -> Path:
 # --------------------------------------------------------------------------- latency tables
 
 ENCODING_COLUMNS = ("encoding", "arch_str")
+ENCODINGS = ("onehot", "live", "counts", "counts+live")
+# what AdaProxy adapts by default: both count encodings, the one with the better validation SRCC
+DEFAULT_ENCODINGS = ("counts", "counts+live")
 _INDEX_COLUMNS = ("arch", "arch_idx", "index", "idx", "id")
 
 
@@ -127,30 +130,50 @@ class LatencyTable:
     columns: dict = field(default_factory=dict)
     X: np.ndarray | None = None
     arch_strs: list | None = None
+    _live: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values()))) if self.columns else 0
 
     def encoding(self, kind: str = "onehot") -> np.ndarray:
-        """The architectures' encodings: ``"onehot"`` is ``X``; ``"live"`` is the same layout
-        with the operators of dead edges (whose result cannot reach the cell output, or whose
-        input is always zero) counted as ``none``, as runtimes that prune them execute it."""
+        """The architectures' encodings (one of :data:`ENCODINGS`):
+
+        - ``"onehot"``: ``X``;
+        - ``"live"``: the same layout with the operators of dead edges (whose result cannot
+          reach the cell output, or whose input is always zero) counted as ``none``, as
+          runtimes that prune them execute the cell;
+        - ``"counts"``: how many edges carry each operator, over all edges and over the live
+          edges only (2 x 5 columns). Every edge of a cell works on the same tensor shape, so
+          an operator costs about the same on any edge: 8 free weights instead of 24 are
+          far easier to adapt from a few target samples;
+        - ``"counts+live"``: ``counts`` and ``live`` side by side (for devices where the
+          position of a live operator matters).
+        """
         if self.X is None:
             raise MonotonicityError(f"{self.path}: no architecture column (encoding or arch_str): "
                                     "per-operator features need one")
+        if kind not in ENCODINGS:
+            raise MonotonicityError(f"unknown encoding {kind!r} (use {', '.join(ENCODINGS)})")
         if kind == "onehot":
             return self.X
-        if kind != "live":
-            raise MonotonicityError(f"unknown encoding {kind!r} (use onehot or live)")
         from models.spaces.nasbench201 import OPS, arch_from_string, live_edges
 
-        X = np.zeros_like(self.X)
-        X[:, -1] = 1
-        for i, s in enumerate(self.arch_strs):
-            ops = arch_from_string(s)["ops"]
-            for e, (op, live) in enumerate(zip(ops, live_edges(ops))):
-                X[i, e * len(OPS) + OPS.index(op if live else "none")] = 1
-        return X
+        if self._live is None:
+            X = np.zeros_like(self.X)
+            X[:, -1] = 1
+            for i, s in enumerate(self.arch_strs):
+                ops = arch_from_string(s)["ops"]
+                for e, (op, live) in enumerate(zip(ops, live_edges(ops))):
+                    X[i, e * len(OPS) + OPS.index(op if live else "none")] = 1
+            self._live = X
+        if kind == "live":
+            return self._live
+
+        def counts(X):  # per-operator edge counts: (n, edges * ops) -> (n, ops)
+            return X[:, :-1].reshape(len(X), -1, len(OPS)).sum(axis=1)
+
+        C = np.hstack([counts(self.X), counts(self._live)])
+        return C if kind == "counts" else np.hstack([C, self._live])
 
     def subset(self, rows) -> "LatencyTable":
         """The table restricted to ``rows`` (indices, in that order)."""

@@ -154,12 +154,16 @@ def measure_cpu_ms(nets, repeats: int, warmup: int = 2) -> list[tuple[float, flo
     return [(r.ms, r.spread) for r in rs]
 
 
-def adapt(W_train, y_train, W_test, seed: int = 0):
-    """AdaProxy (``codesign.adaproxy``): fit ``(alpha * 1 + b) o w`` on target samples (rows of
-    proxy per-operator latencies ``W_train``, target latencies ``y_train``) and predict the
-    target latency of ``W_test``; ``None`` where the module is not available."""
+def adapt(W, train, y_train, test, seed: int = 0):
+    """AdaProxy (``codesign.adaproxy``): fit ``(alpha * 1 + b) o w`` on the target samples
+    ``train`` (row indices of the proxy features ``W``, target latencies ``y_train``) and
+    predict the target latency of rows ``test``. ``W`` may be several named feature sets
+    (``{encoding: matrix}``): the one with the best validation SRCC is used. ``None`` where
+    the module is not available."""
     try:
-        from codesign.adaproxy import AdaProxy
+        from codesign.adaproxy import feature_sets, fit_best
     except ImportError:
         return None
-    return AdaProxy(seed=seed).fit(W_train, y_train).predict(W_test)
+    sets = feature_sets(W)
+    name, model = fit_best(sets, train, y_train, seed=seed)
+    return model.predict(sets[name][test])

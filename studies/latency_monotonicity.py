@@ -138,7 +138,7 @@ def repair(W: np.ndarray, y: np.ndarray, k: int, seed: int) -> dict | None:
     for _ in range(DRAWS):
         perm = rng.permutation(len(y))
         tr, te = perm[:k], perm[k:]
-        pred = adapt(W[tr], y[tr], W[te], seed)
+        pred = adapt(W, tr, y[tr], te, seed)
         if pred is None:
             return None
         before.append(spearman(W[te].sum(axis=1), y[te]))

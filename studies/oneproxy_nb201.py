@@ -5,11 +5,13 @@ few target measurements?
 Data: the latency set released with "One Proxy Device Is Enough for Hardware-Aware NAS"
 (1999 cells; Myriad VPU, Pixel 3, Eyeriss, FPGA, Raspberry Pi 4, GTX GPU, Cortex-A76, Jetson).
 A proxy's per-operator latencies come from a non-negative least-squares fit of its measured
-cell latencies on the cells' one-hot operator encoding (6 edges x 5 operations, plus a
-constant); a cell's proxy vector is that encoding times the per-operator latencies, plus the
-part of the measured latency the fit misses (``codesign.adaproxy.proxy_features``). AdaProxy
-then fits ``(alpha * 1 + b) o w`` to ``k`` target measurements, and the SRCC is measured on the
-cells not used for the fit (mean over random draws of the ``k`` cells).
+cell latencies on the cells' operator counts (how many edges carry each of the 5 operations,
+over all edges and over the live ones), and on those counts plus the live edges' one-hot
+encoding; a cell's proxy vector is its encoding times the per-operator latencies, plus the part
+of the measured latency the fit misses (``codesign.adaproxy.proxy_features``). AdaProxy then
+fits ``(alpha * 1 + b) o w`` to ``k`` target measurements on both encodings and keeps the one
+with the better validation SRCC; the SRCC is measured on the cells not used for the fit (mean
+over random draws of the ``k`` cells).
 """
 from __future__ import annotations
 
@@ -31,25 +33,27 @@ DRAWS, QUICK_DRAWS = 10, 3
 HEADLINE_K = 50
 
 
-def load() -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """One-hot encodings ``X[n, 31]`` and the latency (ms) per device."""
+def load():
+    """The latency table (``codesign.monotonicity.LatencyTable``) and the latency (ms) per device."""
     from codesign.monotonicity import load_latency_csv
 
     table = load_latency_csv(asset_path(ASSET, origin=ORIGIN))
-    return table.X, table.columns
+    return table, table.columns
 
 
-def proxy_vectors(X: np.ndarray, y_proxy: np.ndarray) -> np.ndarray:
-    """Per-cell proxy features (``codesign.adaproxy.proxy_features``: the proxy's non-negative
-    per-operator least-squares fit times the encoding, plus the part the fit misses)."""
+def proxy_vectors(table, y_proxy: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-cell proxy features for each default encoding (``codesign.adaproxy.proxy_features``:
+    the proxy's non-negative per-operator least-squares fit times the encoding, plus the part
+    the fit misses)."""
     from codesign.adaproxy import proxy_features
+    from codesign.monotonicity import DEFAULT_ENCODINGS
 
-    return proxy_features(X, y_proxy)[0]
+    return {e: proxy_features(table.encoding(e), y_proxy)[0] for e in DEFAULT_ENCODINGS}
 
 
 def main(argv=None) -> int:
     args = parse_args(NAME, __doc__.splitlines()[0], argv)
-    X, lat = load()
+    table, lat = load()
     devices = list(lat)
     nd = len(devices)
     samples = QUICK_SAMPLES if args.quick else SAMPLES
@@ -58,9 +62,9 @@ def main(argv=None) -> int:
     before = np.array([[spearman(lat[a], lat[b]) for b in devices] for a in devices])
     fits = {}
     for p in devices:
-        W = proxy_vectors(X, lat[p])
-        # the linear part only: the last column is the residual the fit misses
-        fits[p] = {"W": W, "srcc_fit": spearman(W[:, :-1].sum(axis=1), lat[p])}
+        W = proxy_vectors(table, lat[p])
+        # the linear part of the first encoding: the last column is the residual the fit misses
+        fits[p] = {"W": W, "srcc_fit": spearman(next(iter(W.values()))[:, :-1].sum(axis=1), lat[p])}
     pairs = []
     for p in devices:
         for t in devices:
@@ -72,7 +76,7 @@ def main(argv=None) -> int:
                 for _ in range(draws):
                     perm = rng.permutation(len(lat[t]))
                     tr, te = perm[:k], perm[k:]
-                    pred = adapt(fits[p]["W"][tr], lat[t][tr], fits[p]["W"][te], args.seed)
+                    pred = adapt(fits[p]["W"], tr, lat[t][tr], te, args.seed)
                     b.append(spearman(lat[p][te], lat[t][te]))
                     if pred is not None:
                         a.append(spearman(pred, lat[t][te]))
@@ -84,7 +88,7 @@ def main(argv=None) -> int:
 
     rep = Report(NAME, "One proxy device: NAS-Bench-201 latency ranking across eight devices", args.out, args.quick)
     rep.p(__doc__.split("\n\n", 1)[1].replace("\n", " ").strip())
-    rep.p(f"{len(X)} cells; per-operator NNLS fit of each proxy reproduces its own ranking with SRCC "
+    rep.p(f"{len(table)} cells; per-operator NNLS fit of each proxy reproduces its own ranking with SRCC "
           + ", ".join(f"{DEVICE_TITLES.get(d, d)} {fmt(fits[d]['srcc_fit'], 3)}" for d in devices) + ".")
     off = before[~np.eye(nd, dtype=bool)]
     rep.h2("Headline")

@@ -34,12 +34,27 @@ def _matrix_json(M: np.ndarray) -> list:
     return [[_num(v) for v in row] for row in M]
 
 
-def _features(table, args):
+def _encodings(args) -> list[str]:
+    from codesign.monotonicity import ENCODINGS
+
+    names = [e.strip() for e in args.encoding.split(",") if e.strip()]
+    bad = [e for e in names if e not in ENCODINGS]
+    if bad or not names:
+        raise CodesignError(f"--encoding: unknown {', '.join(bad) or 'empty list'} "
+                            f"(give one or more of {', '.join(ENCODINGS)}, comma-separated)")
+    return list(dict.fromkeys(names))
+
+
+def _features(table, args) -> dict:
+    """The proxy's features over each encoding asked for: ``{encoding: W}``."""
     from codesign.adaproxy import proxy_features
 
-    X = table.encoding(args.encoding)
-    W, _, _ = proxy_features(X, table.column(args.proxy), residual=not args.no_residual)
-    return W
+    p = table.column(args.proxy)
+    return {e: proxy_features(table.encoding(e), p, residual=not args.no_residual)[0] for e in _encodings(args)}
+
+
+def _features_label(args) -> str:
+    return ",".join(_encodings(args)) + ("" if args.no_residual else " +residual")
 
 
 def _check_samples(n_rows: int, args) -> None:
@@ -67,7 +82,7 @@ def _pair_once(table, W, args, seed: int) -> dict:
                           folds=args.folds)
     d = r.to_dict()
     return {k: d[k] for k in ("srcc_before", "srcc_after", "samples_used", "lambda", "rows_evaluated",
-                              "reached_threshold", "val_srcc", "alpha")}
+                              "reached_threshold", "val_srcc", "alpha", "features")}
 
 
 def _pair(table, args) -> dict:
@@ -81,7 +96,7 @@ def _pair(table, args) -> dict:
     head = {"proxy": args.proxy, "target": args.target, "adapt": bool(args.adapt), "threshold": args.threshold,
             "max_samples": args.samples}
     if args.adapt:
-        head["features"] = args.encoding + ("" if args.no_residual else "+residual")
+        head["encodings"] = _features_label(args)
     if len(runs) == 1:
         return {**head, **runs[0], "seed": args.seed}
     out = dict(head)
@@ -89,6 +104,8 @@ def _pair(table, args) -> dict:
         vals = [r[k] for r in runs]
         if isinstance(v, bool):
             out[k] = sum(vals)  # how many runs
+        elif isinstance(v, str):  # how many runs chose each
+            out[k] = {x: vals.count(x) for x in dict.fromkeys(vals)}
         elif all(x is not None for x in vals):
             out[k] = float(np.mean(vals))
         else:
@@ -118,6 +135,7 @@ def _pareto(table, args) -> dict:
         pts = set(zip(acc[r.pareto].tolist(), y[r.pareto].tolist()))
         runs.append({"seed": seed, "srcc_check": _num(r.srcc_check), "adapted": r.adapted,
                      "samples_used": r.samples_used, "val_srcc": _num(r.val_srcc), "lambda": r.lambda_,
+                     "features": r.features,
                      "candidates_measured": r.candidates_measured, "target_measurements": r.target_measurements,
                      "pareto_size": len(r.pareto),
                      "true_members_found": int(np.isin(r.pareto, truth).sum()),
@@ -128,7 +146,7 @@ def _pareto(table, args) -> dict:
     out = {"proxy": args.proxy, "target": args.target, "accuracy": args.pareto, "candidates": len(table),
            "threshold": args.threshold, "max_samples": args.samples, "slack": args.slack,
            "with_proxy_front": bool(args.with_proxy_front),
-           "features": args.encoding + ("" if args.no_residual else "+residual"),
+           "encodings": _features_label(args),
            "true_front_members": len(truth), "true_front_points": len(true_pts)}
     if len(runs) == 1:
         return {**out, **runs[0]}
@@ -226,6 +244,8 @@ def _run(args) -> int:
 
 
 def register(sub) -> None:
+    from codesign.monotonicity import DEFAULT_ENCODINGS, ENCODINGS
+
     p = sub.add_parser("monotonicity", help="latency rank correlation between sources; AdaProxy adaptation",
                        description="Latency rank correlation (SRCC) between latency sources, and proxy "
                                    "adaptation (AdaProxy) from a few target measurements.")
@@ -250,8 +270,10 @@ def register(sub) -> None:
                    help="the threshold test uses the validation SRCC minus Z standard errors (default 1.645; 0: raw)")
     p.add_argument("--folds", type=int, default=5, metavar="K",
                    help="validation for lambda: K-fold (default 5); 1 = one 70/30 split")
-    p.add_argument("--encoding", choices=("onehot", "live"), default="onehot",
-                   help="architecture encoding for the proxy's linear model (default onehot)")
+    p.add_argument("--encoding", default=",".join(DEFAULT_ENCODINGS), metavar="ENC[,ENC...]",
+                   help="architecture encoding(s) of the proxy's linear model: " + ", ".join(ENCODINGS) +
+                        "; with several, each is adapted and the best validation SRCC wins "
+                        f"(default {','.join(DEFAULT_ENCODINGS)})")
     p.add_argument("--no-residual", action="store_true",
                    help="features w o x only (without the proxy's residual column)")
     p.add_argument("--slack", type=float, default=0.0, help="Algorithm 1: keep candidates within this latency "

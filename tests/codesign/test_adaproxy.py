@@ -4,7 +4,7 @@ cases; on the NAS-Bench-201 / Raspberry Pi 5 data against the exact front)."""
 import numpy as np
 import pytest
 
-from codesign.adaproxy import (AdaProxy, AdaptationError, _cd_lasso, adapt_incremental, algorithm1,
+from codesign.adaproxy import (AdaProxy, AdaptationError, _cd_lasso, adapt_incremental, algorithm1, fit_best,
                                fit_linear_proxy, hypervolume, pareto_front, proxy_features)
 from codesign.monotonicity import srcc
 from models.assets import have_asset
@@ -134,6 +134,30 @@ def test_confidence_bound_delays_the_stop():
     safe = adapt_incremental(W, y, start=20, step=10, max_samples=100, seed=0)
     assert raw.samples_used == 20 and raw.history[-1][1] >= 0.9 and raw.srcc_after < 0.8
     assert safe.samples_used > 20 and safe.srcc_after > 0.9
+
+
+def test_several_feature_sets_the_one_that_explains_the_target_wins():
+    # set "b" carries the target's structure; set "a" is the same proxy total split into
+    # unrelated random shares: only "b" can correct the per-feature costs
+    Wb, y, _ = planted(noise=0.05, seed=3)
+    rng = np.random.default_rng(4)
+    share = rng.dirichlet(np.ones(8), len(Wb))
+    Wa = share * Wb.sum(axis=1, keepdims=True)
+    assert np.allclose(Wa.sum(1), Wb.sum(1))                     # same proxy ranking before adapting
+    idx = np.arange(50)
+    name, model = fit_best({"a": Wa, "b": Wb}, idx, y[idx], seed=0)
+    assert name == "b" and model.val_srcc_ > 0.95
+    other = AdaProxy(seed=0).fit(Wa[idx], y[idx])
+    assert other.val_srcc_ < model.val_srcc_
+    r = adapt_incremental({"a": Wa, "b": Wb}, y, start=30, max_samples=50, seed=0)
+    assert r.features == "b" and r.to_dict()["features"] == "b" and r.srcc_after > 0.99 > r.srcc_before
+    assert adapt_incremental(Wb, y, start=30, max_samples=50, seed=0).features is None
+    # with too few samples to validate, the first set is kept
+    assert fit_best({"a": Wa, "b": Wb}, idx[:8], y[:8])[0] == "a"
+    with pytest.raises(AdaptationError, match="different row counts"):
+        adapt_incremental({"a": Wa[:-1], "b": Wb}, y)
+    with pytest.raises(AdaptationError, match="no feature sets"):
+        adapt_incremental({}, y)
 
 
 # ---------------------------------------------------------------- Pareto helpers
