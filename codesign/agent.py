@@ -7,8 +7,9 @@ Endpoints:
 - ``GET /health`` (no token): ``{"ok": true, "backend": SPEC}``.
 - ``POST /measure`` with ``Authorization: Bearer TOKEN`` and a JSON body naming the target as
   :meth:`codesign.latency.Target.to_request` writes it — ``{"space", "arch"}``,
-  ``{"net_config", "resolution"}`` or ``{"network": Network.to_dict()}`` — answers
-  ``LatencyResult.to_dict()``.
+  ``{"net_config", "resolution"}``, ``{"network": Network.to_dict()}`` or that with
+  ``"onnx"``, the ONNX model as base64 (an ``onnxruntime`` agent runs it as is, other
+  backends the layer list) — answers ``LatencyResult.to_dict()``.
 
 Every other path needs the token too. Answers: 400 malformed JSON or target (JSON
 ``{"error": MESSAGE}``), 401 missing or wrong token (nothing is read further or measured), 404,
@@ -16,7 +17,9 @@ Every other path needs the token too. Answers: 400 malformed JSON or target (JSO
 backend failed unexpectedly, 503 busy, 504 the measurement overran ``max_seconds``.
 
 The request is JSON data only: it is checked field by field and never names a file the agent
-would read, nor anything it would import, evaluate or unpickle.
+would read, nor anything it would import, evaluate or unpickle. An ONNX model is a graph of
+standard operators (onnxruntime loads no custom-operator library unless told to); one whose
+tensors point to external data files is refused, since loading it would read them.
 
 Measurements run one at a time (a lock), each in a worker thread. A request that finds another
 measurement running waits for it up to ``max_seconds`` (then 503). A measurement that overruns
@@ -25,6 +28,7 @@ agent answers 503 to new measurements until it has finished.
 """
 from __future__ import annotations
 
+import base64
 import hmac
 import ipaddress
 import json
@@ -47,7 +51,7 @@ MIN_TOKEN_CHARS = 16
 IO_TIMEOUT_S = 30.0       # a client that stalls mid-request is dropped after this
 LINGER_S = 1.0            # after refusing a body, discard what the client still sends for this long
 
-_REQUEST_KEYS = ({"space", "arch"}, {"net_config"}, {"net_config", "resolution"}, {"network"})
+_REQUEST_KEYS = ({"space", "arch"}, {"net_config"}, {"net_config", "resolution"}, {"network"}, {"network", "onnx"})
 # keys that make as_target recurse into a nested value (which could be a path it would read)
 _NESTING_KEYS = ("arch", "net_config", "network")
 
@@ -132,7 +136,7 @@ def request_to_target(req):
     keys = set(req)
     if keys not in _REQUEST_KEYS:
         raise AgentError(f"unexpected request fields {sorted(keys)}: send {{'space', 'arch'}}, "
-                         f"{{'net_config', 'resolution'}} or {{'network'}}")
+                         f"{{'net_config', 'resolution'}}, {{'network'}} or {{'network', 'onnx'}}")
     if "arch" in req:
         space, arch = req["space"], req["arch"]
         if not isinstance(space, str):
@@ -156,7 +160,45 @@ def request_to_target(req):
     net = req["network"]
     if not isinstance(net, dict):
         raise AgentError("'network' must be a Network.to_dict() object")
-    return as_target({"network": net})
+    target = as_target({"network": net})
+    if "onnx" in req:
+        target.onnx_bytes = _onnx_model(req["onnx"])
+    return target
+
+
+def _onnx_model(text) -> bytes:
+    """The ONNX model sent as base64, checked to parse and to carry all its data inline."""
+    import binascii
+
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    if not isinstance(text, str):
+        raise AgentError("'onnx' must be the ONNX model as a base64 string")
+    try:
+        data = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise AgentError("'onnx' is not valid base64") from None
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception:  # protobuf raises its own DecodeError
+        raise AgentError("'onnx' does not decode to an ONNX model") from None
+    if not model.graph.node:
+        raise AgentError("'onnx' does not decode to an ONNX model (no graph nodes)")
+
+    def tensors(graph):
+        yield from graph.initializer
+        for node in graph.node:
+            for a in node.attribute:
+                if a.HasField("t"):
+                    yield a.t
+                yield from a.tensors
+                for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                    yield from tensors(g)
+
+    if any(uses_external_data(t) for t in tensors(model.graph)):
+        raise AgentError("the ONNX model refers to external data files; send a model with its data inline")
+    return data
 
 
 def _no_nesting(d: dict, what: str) -> None:
@@ -286,7 +328,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(400, {"error": "malformed Content-Length header"})
         if length > self.server.max_bytes:
             self._reply(413, {"error": f"request of {length} bytes exceeds the agent's limit of "
-                                       f"{self.server.max_bytes} bytes"})
+                                       f"{self.server.max_bytes} bytes (an ONNX model travels as base64: "
+                                       f"start the agent with a larger --max-request-bytes)"})
             return self._discard(length, 8 * self.server.max_bytes)
         try:
             body = self.rfile.read(length)

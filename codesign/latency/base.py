@@ -8,6 +8,7 @@ for ``lut:`` never imports torch).
 """
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib
 import json
@@ -72,30 +73,50 @@ class Target:
     arch: dict | None = None
     space: str | None = None
     net_config: dict | None = None
-    onnx_path: str | None = None  # the ONNX file the network was imported from, run as is by onnxruntime
+    # the ONNX model the network was imported from, run as is by onnxruntime: a file here, or
+    # its bytes (as a remote agent receives it)
+    onnx_path: str | None = None
+    onnx_bytes: bytes | None = field(default=None, repr=False)
+
+    def onnx_model(self) -> bytes | None:
+        """The ONNX model's bytes, when the target has one."""
+        if self.onnx_bytes is not None:
+            return self.onnx_bytes
+        if self.onnx_path is None:
+            return None
+        try:
+            with open(self.onnx_path, "rb") as f:
+                return f.read()
+        except OSError as e:
+            raise LatencyError(f"cannot read the ONNX file {self.onnx_path!r}: {e.strerror}") from None
 
     @property
     def key(self) -> str:
         """Stable cache key: the architecture when known, else the network's layer list (and
-        the ONNX file's content when there is one)."""
+        the ONNX model's content when there is one)."""
         if self.arch is not None:
             payload = {"space": self.space, "arch": self.arch}
         elif self.net_config is not None:
             payload = {"net_config": self.net_config, "r": self.network.resolution}
         else:
             payload = self.network.to_dict()
-            if self.onnx_path is not None:
-                with open(self.onnx_path, "rb") as f:
-                    payload = {"network": payload, "onnx_sha256": hashlib.sha256(f.read()).hexdigest()}
+            model = self.onnx_model()
+            if model is not None:
+                payload = {"network": payload, "onnx_sha256": hashlib.sha256(model).hexdigest()}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
     def to_request(self) -> dict:
-        """The JSON a remote agent accepts (data only: an arch, a net.config or a Network)."""
+        """The JSON a remote agent accepts (data only: an arch, a net.config, or a Network with,
+        when the target has one, its ONNX model as base64 so an onnxruntime agent runs it as is)."""
         if self.arch is not None and self.space is not None:
             return {"space": self.space, "arch": self.arch}
         if self.net_config is not None:
             return {"net_config": self.net_config, "resolution": self.network.resolution}
-        return {"network": self.network.to_dict()}
+        req = {"network": self.network.to_dict()}
+        model = self.onnx_model()
+        if model is not None:
+            req["onnx"] = base64.b64encode(model).decode("ascii")
+        return req
 
 
 def as_target(obj, *, space: str | None = None, resolution: int | None = None) -> Target:

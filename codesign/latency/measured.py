@@ -250,35 +250,41 @@ class OnnxRuntimeBackend(_Measured):
             except Exception as e:  # exporter failures come in many types
                 first = str(e).splitlines()[0] if str(e) else repr(e)
                 raise LatencyError(f"{self.spec}: ONNX export failed: {first}") from None
-            sess = self._session(path)
+            sess = self._session(path, "the exported model")
         feed = {sess.get_inputs()[0].name: x.numpy()}
 
         def run():
             sess.run(None, feed)
         return run
 
-    def _session(self, path: str):
+    def _session(self, model, name: str):
+        """An onnxruntime session of ``model`` (a file path or the model's bytes)."""
         import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads = self.threads
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
         try:
-            return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+            return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime raises its own exception types
             first = str(e).splitlines()[0] if str(e) else repr(e)
-            raise LatencyError(f"{self.spec}: onnxruntime cannot load {os.path.basename(path)}: {first}") from None
+            raise LatencyError(f"{self.spec}: onnxruntime cannot load {name}: {first}") from None
 
     def _runner(self, target: Target):
-        if target.onnx_path is None:
+        if target.onnx_path is None and target.onnx_bytes is None:
             return super()._runner(target)
-        sess = self._session(target.onnx_path)
+        if target.onnx_bytes is not None:
+            name = f"the ONNX model of {target.network.name}"
+            sess = self._session(target.onnx_bytes, name)
+        else:
+            name = os.path.basename(target.onnx_path)
+            sess = self._session(target.onnx_path, name)
         rng = np.random.default_rng(0)
         feed = {}
         for inp in sess.get_inputs():
             dims = list(inp.shape)
             if any(not isinstance(d, int) for d in dims[1:]):
-                raise LatencyError(f"{self.spec}: input {inp.name!r} of {os.path.basename(target.onnx_path)} has "
+                raise LatencyError(f"{self.spec}: input {inp.name!r} of {name} has "
                                    f"a dynamic shape {dims}; export the model with fixed input sizes")
             dims = [d if isinstance(d, int) else 1 for d in dims]  # a dynamic batch runs at 1
             dtype = _ORT_DTYPES.get(inp.type)
