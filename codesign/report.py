@@ -401,20 +401,21 @@ def plot_pareto(data: dict, path: Path) -> None:
 
 
 # ---- document blocks -> Markdown / HTML ----------------------------------------------------
-def fmt(x) -> str:
-    """Numbers as the report prints them (4 significant digits; the report test relies on it)."""
+def fmt(x, digits: int = 4) -> str:
+    """Numbers as reports and studies print them: ``digits`` significant digits between 1e-3
+    and 1e6, else scientific with ``digits`` decimals; ``-`` for None, NaN and infinity."""
     if x is None:
         return "-"
-    if isinstance(x, bool):
-        return str(x)
-    if isinstance(x, int):
+    if isinstance(x, (bool, int, str)):
         return str(x)
     if isinstance(x, float):
+        if not math.isfinite(x):
+            return "-"
         if x == 0:
             return "0"
         if 1e-3 <= abs(x) < 1e6:
-            return f"{x:.4g}"
-        return f"{x:.4e}"
+            return f"{x:.{digits}g}"
+        return f"{x:.{digits}e}"
     return str(x)
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from codesign.report import fmt  # noqa: F401  (the studies print numbers as the reports do)
+
 OUT_ROOT = Path(__file__).resolve().parent / "out"
 _START = time.perf_counter()  # run times in the reports count from the import
 
@@ -38,21 +40,6 @@ def plt():
     import matplotlib.pyplot as pyplot
     return pyplot
 
-
-def fmt(x, digits: int = 4) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, bool) or isinstance(x, int) or isinstance(x, str):
-        return str(x)
-    if isinstance(x, float):
-        if not math.isfinite(x):
-            return "-"
-        if x == 0:
-            return "0"
-        if 1e-3 <= abs(x) < 1e6:
-            return f"{x:.{digits}g}"
-        return f"{x:.{digits - 1}e}"
-    return str(x)
 
 
 def write_csv(path: Path, rows: list[dict]) -> None:
