@@ -115,9 +115,10 @@ def heatmap_png(names, matrix, path, title: str = "SRCC") -> Path:
 # --------------------------------------------------------------------------- latency tables
 
 ENCODING_COLUMNS = ("encoding", "arch_str")
-ENCODINGS = ("onehot", "live", "counts", "counts+live")
-# what AdaProxy adapts by default: both count encodings, the one with the better validation SRCC
-DEFAULT_ENCODINGS = ("counts", "counts+live")
+ENCODINGS = ("onehot", "live", "counts", "live-counts", "counts+live")
+# what AdaProxy adapts by default, keeping the one with the best validation SRCC: one hypothesis
+# each about how the target runs a cell (every operator costs / only live ones / where they sit)
+DEFAULT_ENCODINGS = ("counts", "live-counts", "counts+live")
 _INDEX_COLUMNS = ("arch", "arch_idx", "index", "idx", "id")
 
 
@@ -142,12 +143,12 @@ class LatencyTable:
         - ``"live"``: the same layout with the operators of dead edges (whose result cannot
           reach the cell output, or whose input is always zero) counted as ``none``, as
           runtimes that prune them execute the cell;
-        - ``"counts"``: how many edges carry each operator, over all edges and over the live
-          edges only (2 x 5 columns). Every edge of a cell works on the same tensor shape, so
-          an operator costs about the same on any edge: 8 free weights instead of 24 are
-          far easier to adapt from a few target samples;
-        - ``"counts+live"``: ``counts`` and ``live`` side by side (for devices where the
-          position of a live operator matters).
+        - ``"counts"``: how many edges carry each operator (5 columns). Every edge of a cell
+          works on the same tensor shape, so an operator costs about the same on any edge:
+          4 free weights instead of 24 are far easier to adapt from a few target samples;
+        - ``"live-counts"``: the same over the live edges only;
+        - ``"counts+live"``: ``counts``, ``live-counts`` and ``live`` side by side (for
+          devices where liveness and the position of an operator matter).
         """
         if self.X is None:
             raise MonotonicityError(f"{self.path}: no architecture column (encoding or arch_str): "
@@ -172,8 +173,11 @@ class LatencyTable:
         def counts(X):  # per-operator edge counts: (n, edges * ops) -> (n, ops)
             return X[:, :-1].reshape(len(X), -1, len(OPS)).sum(axis=1)
 
-        C = np.hstack([counts(self.X), counts(self._live)])
-        return C if kind == "counts" else np.hstack([C, self._live])
+        if kind == "counts":
+            return counts(self.X)
+        if kind == "live-counts":
+            return counts(self._live)
+        return np.hstack([counts(self.X), counts(self._live), self._live])
 
     def subset(self, rows) -> "LatencyTable":
         """The table restricted to ``rows`` (indices, in that order)."""

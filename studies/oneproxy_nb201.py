@@ -5,13 +5,13 @@ few target measurements?
 Data: the latency set released with "One Proxy Device Is Enough for Hardware-Aware NAS"
 (1999 cells; Myriad VPU, Pixel 3, Eyeriss, FPGA, Raspberry Pi 4, GTX GPU, Cortex-A76, Jetson).
 A proxy's per-operator latencies come from a non-negative least-squares fit of its measured
-cell latencies on the cells' operator counts (how many edges carry each of the 5 operations,
-over all edges and over the live ones), and on those counts plus the live edges' one-hot
-encoding; a cell's proxy vector is its encoding times the per-operator latencies, plus the part
-of the measured latency the fit misses (``codesign.adaproxy.proxy_features``). AdaProxy then
-fits ``(alpha * 1 + b) o w`` to ``k`` target measurements on both encodings and keeps the one
-with the better validation SRCC; the SRCC is measured on the cells not used for the fit (mean
-over random draws of the ``k`` cells).
+cell latencies on an encoding of the cells: how many edges carry each of the 5 operations (over
+all edges; over the live ones; or both counts plus the live edges' one-hot encoding, one
+hypothesis each about how a device runs a cell). A cell's proxy vector is its encoding times
+the per-operator latencies, plus the part of the measured latency the fit misses
+(``codesign.adaproxy.proxy_features``). AdaProxy then fits ``(alpha * 1 + b) o w`` to ``k``
+target measurements on each encoding and keeps the one with the best validation SRCC; the SRCC
+is measured on the cells not used for the fit (mean over random draws of the ``k`` cells).
 """
 from __future__ import annotations
 
