@@ -19,7 +19,9 @@ are not penalized. The objective, as in the authors' solver, is
 exactly as the proxy does, so the grid always contains "keep the proxy's ranking".
 
 :func:`adapt_incremental` adds target samples until the validation SRCC reaches a threshold;
-:func:`algorithm1` is the paper's Algorithm 1 on a finite candidate set.
+given the proxy's features over several architecture encodings it adapts each and keeps the
+best on the same validation (:func:`fit_best`). :func:`algorithm1` is the paper's Algorithm 1
+on a finite candidate set.
 """
 from __future__ import annotations
 
