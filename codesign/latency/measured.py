@@ -273,12 +273,11 @@ class OnnxRuntimeBackend(_Measured):
     def _runner(self, target: Target):
         if target.onnx_path is None and target.onnx_bytes is None:
             return super()._runner(target)
-        if target.onnx_bytes is not None:
-            name = f"the ONNX model of {target.network.name}"
-            sess = self._session(target.onnx_bytes, name)
+        if target.onnx_bytes is not None:  # sent to an agent: run from memory
+            model, name = target.onnx_bytes, f"the ONNX model of {target.network.name}"
         else:
-            name = os.path.basename(target.onnx_path)
-            sess = self._session(target.onnx_path, name)
+            model, name = target.onnx_path, os.path.basename(target.onnx_path)
+        sess = self._session(model, name)
         rng = np.random.default_rng(0)
         feed = {}
         for inp in sess.get_inputs():
