@@ -20,8 +20,11 @@ exactly as the proxy does, so the grid always contains "keep the proxy's ranking
 
 :func:`adapt_incremental` adds target samples until the validation SRCC reaches a threshold;
 given the proxy's features over several architecture encodings it adapts each and keeps the
-best on the same validation (:func:`fit_best`). :func:`algorithm1` is the paper's Algorithm 1
-on a finite candidate set.
+best on the same validation (:func:`fit_best`). The final prediction averages ``bags`` such
+fits on random subsamples of the target samples (:func:`bag`; not in the paper): with 30-50
+noisy samples one fit's lambda and encoding choice hang on a few of them, and the average is
+steadier (docs/monotonicity.md). :func:`algorithm1` is the paper's Algorithm 1 on a finite
+candidate set.
 """
 from __future__ import annotations
 
@@ -36,6 +39,9 @@ from .monotonicity import srcc, srcc_lower_bound
 
 # lambda grid, relative to lambda_max (the smallest lambda at which b = 0 is optimal)
 LAMBDA_RATIOS = tuple(float(r) for r in np.logspace(0, -4, 17))
+# final predictions average BAGS fits, each on a random BAG_FRACTION of the target samples
+BAGS = 20
+BAG_FRACTION = 0.8
 
 
 class AdaptationError(CodesignError):
@@ -333,12 +339,56 @@ class AdaProxy:
 # --------------------------------------------------------------------------- incremental adaptation
 
 @dataclass
+class Bagged:
+    """The average prediction of AdaProxy fits, ``members = [(feature set name, model)]``
+    (one member: that fit's prediction)."""
+    members: list
+
+    def predict(self, W) -> np.ndarray:
+        """Predicted target latency of each row; ``W`` is one feature matrix or the named sets
+        (``{name: matrix}``) the members were fitted on."""
+        sets = feature_sets(W)
+        missing = sorted({str(n) for n, _ in self.members if n not in sets})
+        if missing:
+            raise AdaptationError(f"no feature set named {', '.join(missing)} to predict with")
+        return np.mean([m.predict(sets[n]) for n, m in self.members], axis=0)
+
+    def feature_counts(self) -> dict:
+        """How many members use each feature set."""
+        names = [n for n, _ in self.members]
+        return {n: names.count(n) for n in dict.fromkeys(names)}
+
+
+def bag(sets, idx, y, *, bags: int = BAGS, fraction: float = BAG_FRACTION, seed: int = 0, **ada_kw) -> Bagged:
+    """``bags`` fits of :func:`fit_best` on rows ``idx`` (target latencies ``y``), each on a
+    random ``fraction`` of them with its own validation folds, as one :class:`Bagged`
+    predictor. Each member chooses its lambda and feature set on its own subsample."""
+    sets = feature_sets(sets, "sets")
+    idx = np.asarray(idx, dtype=int).reshape(-1)
+    y = _as_vector(y, "y", len(idx))
+    if bags < 1:
+        raise AdaptationError(f"bags must be >= 1, got {bags}")
+    if not 0 < fraction <= 1:
+        raise AdaptationError(f"fraction must lie in (0, 1], got {fraction}")
+    n = len(idx)
+    k = min(n, max(2, int(round(fraction * n))))
+    rng = np.random.default_rng([seed, 0xBA6])
+    members = []
+    for b in range(bags):
+        j = np.sort(rng.permutation(n)[:k])
+        members.append(fit_best(sets, idx[j], y[j], seed=seed + b, **ada_kw))
+    return Bagged(members)
+
+
+@dataclass
 class AdaptResult:
-    """Outcome of :func:`adapt_incremental`: the fitted ``model``, the sample rows
-    ``indices`` (in the order taken), the SRCC before (proxy) and after (model) on every row
-    not used for fitting, the validation SRCC after each step (``history``:
-    ``[(samples, val_srcc)]``), and the name of the feature set the model uses (``features``;
-    ``None`` when one unnamed matrix was given)."""
+    """Outcome of :func:`adapt_incremental`: ``model``, the fit on all used samples (its
+    validation SRCC decided when to stop; its lambda is reported), ``predictor``, what the
+    SRCC after is computed with (the average of ``bags`` subsample fits, or ``model`` alone
+    when ``bags = 0``), the sample rows ``indices`` (in the order taken), the SRCC before
+    (proxy) and after on every row not used for fitting, the validation SRCC after each step
+    (``history``: ``[(samples, val_srcc)]``), and the name of the feature set ``model`` uses
+    (``features``; ``None`` when one unnamed matrix was given)."""
     model: AdaProxy
     indices: np.ndarray
     srcc_before: float
@@ -347,6 +397,8 @@ class AdaptResult:
     reached: bool
     history: list = field(default_factory=list)
     features: str | None = None
+    predictor: Bagged | None = field(default=None, repr=False)
+    bags: int = 0
 
     @property
     def samples_used(self) -> int:
@@ -361,7 +413,8 @@ class AdaptResult:
                 "samples_used": self.samples_used, "lambda": self.model.lambda_,
                 "rows_evaluated": self.rows_evaluated, "reached_threshold": self.reached,
                 "val_srcc": _none_if_nan(self.model.val_srcc_), "alpha": self.model.alpha_,
-                "features": self.features, "history": [[k, _none_if_nan(s)] for k, s in self.history]}
+                "features": self.features, "bags": self.bags,
+                "history": [[k, _none_if_nan(s)] for k, s in self.history]}
 
 
 def feature_sets(W, what: str = "W") -> dict:
@@ -393,15 +446,18 @@ def fit_best(sets: dict, idx, y, *, seed: int = 0, **ada_kw) -> tuple:
 
 def _adapt_loop(sets: dict, measure: Callable[[int], float], order: np.ndarray, *, threshold: float,
                 start: int, step: int, max_samples: int, seed: int, confidence_z: float,
-                known: dict | None = None, **ada_kw):
+                known: dict | None = None, bags: int = BAGS, **ada_kw):
     """Fit AdaProxy on the first ``k`` rows of ``order`` (measuring them on the target),
     ``k = start, start + step, ...`` until the validation SRCC reaches ``threshold`` (its
     lower confidence bound, see :func:`~codesign.monotonicity.srcc_lower_bound`) or
     ``k = max_samples``; with several feature sets each step keeps the best
     (:func:`fit_best`). Returns (feature set name, model, used rows, their target latencies,
-    reached, history)."""
+    reached, history, predictor): the predictor averages ``bags`` subsample fits on the used
+    rows (:func:`bag`), or is the model alone when ``bags = 0``."""
     if start < 2 or step < 1 or max_samples < 2:
         raise AdaptationError("need start >= 2, step >= 1 and max_samples >= 2")
+    if bags < 0:
+        raise AdaptationError(f"bags must be >= 0, got {bags}")
     known = {} if known is None else known
     k = min(start, max_samples, len(order))
     history = []
@@ -415,13 +471,14 @@ def _adapt_loop(sets: dict, measure: Callable[[int], float], order: np.ndarray, 
         history.append((k, model.val_srcc_))
         reached = srcc_lower_bound(model.val_srcc_, model.n_val_, confidence_z) >= threshold
         if reached or k >= min(max_samples, len(order)):
-            return name, model, idx, y, reached, history
+            predictor = bag(sets, idx, y, bags=bags, seed=seed, **ada_kw) if bags else Bagged([(name, model)])
+            return name, model, idx, y, reached, history, predictor
         k = min(k + step, max_samples, len(order))
 
 
 def adapt_incremental(W_all, y_target_all, *, proxy=None, threshold: float = 0.9, start: int = 30,
                       step: int = 10, max_samples: int = 50, seed: int = 0, confidence_z: float = 1.645,
-                      **ada_kw) -> AdaptResult:
+                      bags: int = BAGS, **ada_kw) -> AdaptResult:
     """Adapt with as few target samples as the threshold allows, on data where the target
     latency of every row is known (a simulation of measuring them one by one).
 
@@ -438,6 +495,9 @@ def adapt_incremental(W_all, y_target_all, *, proxy=None, threshold: float = 0.9
     proxy's features over different architecture encodings): then each step adapts every
     set and keeps the one with the best validation SRCC (:func:`fit_best`).
 
+    Once stopped, the prediction is the average of ``bags`` fits on random subsamples of the
+    used rows (:func:`bag`); ``bags=0`` predicts with the one fit on all of them (the paper).
+
     ``srcc_before`` compares ``proxy`` (default: the proxy's linear model, the first set's
     ``W.sum(1)``) with the target, ``srcc_after`` the adapted prediction, both on every row
     not used for fitting.
@@ -450,12 +510,13 @@ def adapt_incremental(W_all, y_target_all, *, proxy=None, threshold: float = 0.9
     if max_samples >= n:
         raise AdaptationError(f"max_samples ({max_samples}) must leave rows to evaluate on (have {n})")
     order = np.random.default_rng(seed).permutation(n)
-    name, model, idx, _, reached, history = _adapt_loop(
+    name, model, idx, _, reached, history, predictor = _adapt_loop(
         sets, lambda i: y[i], order, threshold=threshold, start=start, step=step, max_samples=max_samples,
-        seed=seed, confidence_z=confidence_z, **ada_kw)
+        seed=seed, confidence_z=confidence_z, bags=bags, **ada_kw)
     rest = np.setdiff1d(np.arange(n), idx)
-    return AdaptResult(model, idx, srcc(p[rest], y[rest]), srcc(model.predict(sets[name][rest]), y[rest]),
-                       len(rest), reached, history, name)
+    after = predictor.predict({k: v[rest] for k, v in sets.items()})
+    return AdaptResult(model, idx, srcc(p[rest], y[rest]), srcc(after, y[rest]), len(rest), reached, history,
+                       name, predictor, bags)
 
 
 # --------------------------------------------------------------------------- Algorithm 1
@@ -538,7 +599,7 @@ class Algorithm1Result:
 def algorithm1(accuracy, W, measure_target: Callable[[int], float], *, proxy=None, threshold: float = 0.9,
                check_samples: int = 30, step: int = 10, max_samples: int = 50, slack: float = 0.0,
                seed: int = 0, confidence_z: float = 1.645, with_proxy_front: bool = False,
-               **ada_kw) -> Algorithm1Result:
+               bags: int = BAGS, **ada_kw) -> Algorithm1Result:
     """Algorithm 1 of the paper on a finite candidate set (exhaustive search stands in for NAS).
 
     (a) measure ``check_samples`` random candidates on the target and take the SRCC of
@@ -547,7 +608,8 @@ def algorithm1(accuracy, W, measure_target: Callable[[int], float], *, proxy=Non
     candidates' Pareto set under (accuracy, proxy latency) is kept ("reaches": its lower
     confidence bound, as in :func:`adapt_incremental`), else the proxy is adapted
     (:func:`adapt_incremental`'s loop, starting from the check samples, up to
-    ``max_samples``) and the Pareto set is taken under the adapted latency; (c) that set is
+    ``max_samples``) and the Pareto set is taken under the adapted latency (the average of
+    ``bags`` subsample fits, as there); (c) that set is
     measured on the target and its members dominated on the target are dropped.
     ``measure_target(i)`` returns the target latency of candidate ``i``; each candidate is
     measured at most once, and ``target_measurements`` counts the calls. With
@@ -586,10 +648,10 @@ def algorithm1(accuracy, W, measure_target: Callable[[int], float], *, proxy=Non
     adapted = not srcc_lower_bound(s_check, k, confidence_z) >= threshold
     val, lam, used, name = None, None, k, None
     if adapted:
-        name, model, idx, _, _, _ = _adapt_loop(sets, get, order, threshold=threshold, start=k, step=step,
-                                                max_samples=max(max_samples, k), seed=seed,
-                                                confidence_z=confidence_z, known=known, **ada_kw)
-        pred = model.predict(sets[name])
+        name, model, idx, _, _, _, predictor = _adapt_loop(
+            sets, get, order, threshold=threshold, start=k, step=step, max_samples=max(max_samples, k), seed=seed,
+            confidence_z=confidence_z, known=known, bags=bags, **ada_kw)
+        pred = predictor.predict(sets)
         val, lam, used = model.val_srcc_, model.lambda_, len(idx)
     else:
         pred = p

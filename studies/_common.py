@@ -145,12 +145,12 @@ def adapt(W, train, y_train, test, seed: int = 0):
     """AdaProxy (``codesign.adaproxy``): fit ``(alpha * 1 + b) o w`` on the target samples
     ``train`` (row indices of the proxy features ``W``, target latencies ``y_train``) and
     predict the target latency of rows ``test``. ``W`` may be several named feature sets
-    (``{encoding: matrix}``): the one with the best validation SRCC is used. ``None`` where
-    the module is not available."""
+    (``{encoding: matrix}``): each fit uses the one with the best validation SRCC, and the
+    prediction averages fits on subsamples of ``train`` (``codesign.adaproxy.bag``, as the
+    CLI does). ``None`` where the module is not available."""
     try:
-        from codesign.adaproxy import feature_sets, fit_best
+        from codesign.adaproxy import bag, feature_sets
     except ImportError:
         return None
     sets = feature_sets(W)
-    name, model = fit_best(sets, train, y_train, seed=seed)
-    return model.predict(sets[name][test])
+    return bag(sets, train, y_train, seed=seed).predict({k: v[test] for k, v in sets.items()})

@@ -5,8 +5,9 @@ From a latency table (``--data CSV``, gzipped or not):
 
 - ``--proxy P --target T [--adapt]``: SRCC of the proxy column against the target column;
   with ``--adapt``, AdaProxy fitted on at most ``--samples`` target rows (added ``--step`` at
-  a time from ``--start`` until the validation SRCC reaches ``--threshold``), and the SRCC
-  before and after on every row not used for fitting;
+  a time from ``--start`` until the validation SRCC reaches ``--threshold``; the prediction
+  averages ``--bags`` fits on subsamples of them), and the SRCC before and after on every row
+  not used for fitting;
 - ``--proxy P --target T --pareto ACC``: Algorithm 1 of "One Proxy Device Is Enough" on the
   table's rows, scored against the exact Pareto front of (``ACC``, target latency);
 - neither: the SRCC matrix of ``--columns`` (default: every numeric column).
@@ -79,7 +80,7 @@ def _pair_once(table, W, args, seed: int) -> dict:
         raise CodesignError("--start must be at least 3 and --step at least 1")
     r = adapt_incremental(W, y, proxy=p, threshold=args.threshold, start=min(args.start, args.samples),
                           step=args.step, max_samples=args.samples, seed=seed, confidence_z=args.confidence_z,
-                          folds=args.folds)
+                          folds=args.folds, bags=args.bags)
     d = r.to_dict()
     return {k: d[k] for k in ("srcc_before", "srcc_after", "samples_used", "lambda", "rows_evaluated",
                               "reached_threshold", "val_srcc", "alpha", "features")}
@@ -96,7 +97,7 @@ def _pair(table, args) -> dict:
     head = {"proxy": args.proxy, "target": args.target, "adapt": bool(args.adapt), "threshold": args.threshold,
             "max_samples": args.samples}
     if args.adapt:
-        head["encodings"] = _features_label(args)
+        head.update(encodings=_features_label(args), bags=args.bags)
     if len(runs) == 1:
         return {**head, **runs[0], "seed": args.seed}
     out = dict(head)
@@ -131,7 +132,7 @@ def _pareto(table, args) -> dict:
         r = algorithm1(acc, W, lambda i: y[i], proxy=p, threshold=args.threshold,
                        check_samples=min(args.start, args.samples), step=args.step, max_samples=args.samples,
                        slack=args.slack, seed=seed, confidence_z=args.confidence_z,
-                       with_proxy_front=args.with_proxy_front, folds=args.folds)
+                       with_proxy_front=args.with_proxy_front, folds=args.folds, bags=args.bags)
         pts = set(zip(acc[r.pareto].tolist(), y[r.pareto].tolist()))
         runs.append({"seed": seed, "srcc_check": _num(r.srcc_check), "adapted": r.adapted,
                      "samples_used": r.samples_used, "val_srcc": _num(r.val_srcc), "lambda": r.lambda_,
@@ -146,7 +147,7 @@ def _pareto(table, args) -> dict:
     out = {"proxy": args.proxy, "target": args.target, "accuracy": args.pareto, "candidates": len(table),
            "threshold": args.threshold, "max_samples": args.samples, "slack": args.slack,
            "with_proxy_front": bool(args.with_proxy_front),
-           "encodings": _features_label(args),
+           "encodings": _features_label(args), "bags": args.bags,
            "true_front_members": len(truth), "true_front_points": len(true_pts)}
     if len(runs) == 1:
         return {**out, **runs[0]}
@@ -211,6 +212,8 @@ def _run(args) -> int:
         raise CodesignError(f"--folds must be at least 1, got {args.folds}")
     if args.repeats < 1:
         raise CodesignError(f"--repeats must be at least 1, got {args.repeats}")
+    if args.bags < 0:
+        raise CodesignError(f"--bags must be at least 0, got {args.bags}")
     if (args.data is None) == (args.space is None):
         raise CodesignError("give either --data CSV (a latency table) or --space NAME --backends SPEC,...")
     if args.space is not None:
@@ -244,6 +247,7 @@ def _run(args) -> int:
 
 
 def register(sub) -> None:
+    from codesign.adaproxy import BAG_FRACTION, BAGS
     from codesign.monotonicity import DEFAULT_ENCODINGS, ENCODINGS
 
     p = sub.add_parser("monotonicity", help="latency rank correlation between sources; AdaProxy adaptation",
@@ -274,6 +278,10 @@ def register(sub) -> None:
                    help="architecture encoding(s) of the proxy's linear model: " + ", ".join(ENCODINGS) +
                         "; with several, each is adapted and the best validation SRCC wins "
                         f"(default {','.join(DEFAULT_ENCODINGS)})")
+    p.add_argument("--bags", type=int, default=BAGS, metavar="B",
+                   help=f"predict with the average of B fits on random {round(100 * BAG_FRACTION)}%% subsamples of the "
+                        "target samples "
+                        f"(default {BAGS}; 0: one fit on all of them, as in the paper)")
     p.add_argument("--no-residual", action="store_true",
                    help="features w o x only (without the proxy's residual column)")
     p.add_argument("--slack", type=float, default=0.0, help="Algorithm 1: keep candidates within this latency "

@@ -4,7 +4,8 @@ cases; on the NAS-Bench-201 / Raspberry Pi 5 data against the exact front)."""
 import numpy as np
 import pytest
 
-from codesign.adaproxy import (AdaProxy, AdaptationError, _cd_lasso, adapt_incremental, algorithm1, fit_best,
+from codesign.adaproxy import (AdaProxy, AdaptationError, Bagged, _cd_lasso, adapt_incremental, algorithm1, bag,
+                               fit_best,
                                fit_linear_proxy, hypervolume, pareto_front, proxy_features)
 from codesign.monotonicity import srcc
 from models.assets import have_asset
@@ -128,12 +129,45 @@ def test_incremental_stops_at_the_threshold():
 
 def test_confidence_bound_delays_the_stop():
     # a noisy target: the raw validation SRCC of 20 samples passes 0.9 by chance and the
-    # adaptation stops with a poor model; its lower confidence bound does not
+    # adaptation stops with a poor model; its lower confidence bound does not (one fit, so
+    # that the stop rule alone is tested)
     W, y, _ = planted(noise=2.0, seed=5)
-    raw = adapt_incremental(W, y, start=20, step=10, max_samples=100, seed=0, confidence_z=0.0)
-    safe = adapt_incremental(W, y, start=20, step=10, max_samples=100, seed=0)
+    raw = adapt_incremental(W, y, start=20, step=10, max_samples=100, seed=0, confidence_z=0.0, bags=0)
+    safe = adapt_incremental(W, y, start=20, step=10, max_samples=100, seed=0, bags=0)
     assert raw.samples_used == 20 and raw.history[-1][1] >= 0.9 and raw.srcc_after < 0.8
     assert safe.samples_used > 20 and safe.srcc_after > 0.9
+
+
+def test_bag_of_one_on_all_samples_is_the_single_fit_and_members_average():
+    W, y, _ = planted(noise=1.0, seed=2)
+    idx = np.arange(40)
+    one = bag(W, idx, y[idx], bags=1, fraction=1.0, seed=3)
+    _, single = fit_best({None: W}, idx, y[idx], seed=3)
+    assert one.predict(W[40:]) == pytest.approx(single.predict(W[40:]), rel=0, abs=1e-12)
+    many = bag({"x": W}, idx, y[idx], bags=5, fraction=0.8, seed=3)
+    assert len(many.members) == 5 and many.feature_counts() == {"x": 5}
+    assert {m.n_samples_ for _, m in many.members} == {32}
+    mean = np.mean([m.predict(W[40:]) for _, m in many.members], axis=0)
+    assert many.predict({"x": W[40:]}) == pytest.approx(mean, rel=0, abs=1e-12)
+    with pytest.raises(AdaptationError, match="no feature set named y"):
+        Bagged([("y", single)]).predict({"x": W})
+    for kw, msg in (({"bags": 0}, "bags must be"), ({"fraction": 0.0}, "fraction must"),
+                    ({"fraction": 1.5}, "fraction must")):
+        with pytest.raises(AdaptationError, match=msg):
+            bag(W, idx, y[idx], **kw)
+
+
+def test_bagging_steadies_a_fit_on_samples_with_outliers():
+    # one cell in ten measured at half its latency (as on the Pixel 3 of the one-proxy data):
+    # with 30 samples a single fit's lambda hangs on the few outliers it drew; the average of
+    # 20 fits on 24-sample subsamples ranks the other 570 rows better, most on the worst draws
+    W, y, _ = planted(noise=1.0, seed=5)
+    y = np.where(np.random.default_rng(9).random(len(y)) < 0.1, 0.5 * y, y)
+    one = [adapt_incremental(W, y, start=30, max_samples=30, seed=s, bags=0) for s in range(20)]
+    avg = [adapt_incremental(W, y, start=30, max_samples=30, seed=s) for s in range(20)]
+    assert all(a.bags == 20 and o.bags == 0 and len(a.predictor.members) == 20 for a, o in zip(avg, one))
+    s1, s20 = np.array([o.srcc_after for o in one]), np.array([a.srcc_after for a in avg])
+    assert s20.mean() > s1.mean() + 0.005 and s20.min() > s1.min() + 0.02 and (s20 > s1).sum() >= 12
 
 
 def test_several_feature_sets_the_one_that_explains_the_target_wins():
@@ -227,7 +261,7 @@ def test_algorithm1_on_nasbench201_pi5():
     for i in r.pareto:   # nothing measured dominates a member of the final set
         assert not np.any((acc[m] >= acc[i]) & (y[m] <= y[i]) & ((acc[m] > acc[i]) | (y[m] < y[i])))
     found = np.isin(r.pareto, truth).sum()
-    assert len(truth) == 28 and found == 9
+    assert len(truth) == 28 and found >= 9
     ref = (acc.min(), y.max())
     assert hypervolume(acc[r.pareto], y[r.pareto], *ref) / hypervolume(acc[truth], y[truth], *ref) > 0.98
     # the proxy's own Pareto set, measured (threshold -1: the check always passes) finds more

@@ -276,12 +276,18 @@ def test_cli_oneproxy_adaptation(capsys):
     assert d["srcc_before"] < 0.7 and d["srcc_after"] >= 0.95 and d["samples_used"] <= 50
     assert d["rows_evaluated"] == 1999 - d["samples_used"]
     assert d["features"] == "counts"     # the simulator costs every operator, dead or live
-    # Pixel 3, the device the VPU ranks worst: adaptation closes most of the gap (on average
-    # over seeds 50 samples end just below 0.9, see docs/monotonicity.md)
-    rc, out, err = run(capsys, "monotonicity", "--data", path, "--proxy", "true_vpu", "--target", "rice_pixel3",
-                       "--samples", "50", "--adapt", "--repeats", "10", "--json")
-    d = json.loads(out)
-    assert d["srcc_before"] < 0.62 and 0.85 <= d["srcc_after"] < 0.95 and d["samples_used"] <= 50
+    # Pixel 3, the device the VPU ranks worst (13.6 % outlier cells): the average of 20
+    # subsample fits reaches 0.9 on average, above one fit on all samples (over 50 seeds one
+    # fit ends below 0.9, see docs/monotonicity.md)
+    res = {}
+    for bags in ("0", "20"):
+        rc, out, err = run(capsys, "monotonicity", "--data", path, "--proxy", "true_vpu", "--target", "rice_pixel3",
+                           "--samples", "50", "--adapt", "--repeats", "10", "--bags", bags, "--json")
+        assert rc == 0, err
+        res[bags] = json.loads(out)
+    assert res["20"]["bags"] == 20 and res["0"]["bags"] == 0
+    assert res["20"]["srcc_before"] < 0.62 and res["20"]["samples_used"] <= 50
+    assert 0.85 <= res["0"]["srcc_after"] < res["20"]["srcc_after"] < 0.95 and res["20"]["srcc_after"] >= 0.9
     # GTX GPU: per-edge one-hot features miss 0.9 with 50 samples; the operator counts plus the
     # live edges (one of the default's three encodings) reach it on average
     res = {}
