@@ -26,13 +26,18 @@ def _serve(args) -> int:
             print(f"codesign agent: serving {server.backend_spec} at {server.url} (Ctrl-C stops)", flush=True)
 
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None  # stop as on Ctrl-C
+    previous = {}
+    if main_thread:
+        # SIGTERM stops as Ctrl-C does; SIGINT stops even where the shell started the agent with
+        # it ignored (a background job of a script inherits SIG_IGN)
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _interrupt),
+                    signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
     try:
         serve(args.backend, args.host, args.port, token, args.max_request_bytes, args.max_seconds,
               quiet=args.quiet, ready=ready)
     finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print("codesign agent: stopped", file=sys.stderr, flush=True)
     return 0
 

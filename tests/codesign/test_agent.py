@@ -299,9 +299,11 @@ def test_cli_serve_in_a_subprocess(tmp_path):
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     token_file.chmod(0o600)
+    # started with SIGINT ignored, as a background job of a script is: Ctrl-C must stop it anyway
     proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "agent", "serve", "--backend", "fake-macs",
                              "--port", "0", "--token-file", str(token_file), "--max-seconds", "5"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         line = proc.stdout.readline()
         m = re.fullmatch(r"codesign agent: serving fake-macs at (http://127\.0\.0\.1:(\d+)) \(Ctrl-C stops\)\n", line)
