@@ -35,7 +35,7 @@ import numpy as np
 
 from models.errors import CodesignError
 
-from .monotonicity import srcc, srcc_lower_bound
+from .monotonicity import srcc, srcc_lower_bound, srcc_rows
 
 # lambda grid, relative to lambda_max (the smallest lambda at which b = 0 is optimal)
 LAMBDA_RATIOS = tuple(float(r) for r in np.logspace(0, -4, 17))
@@ -281,7 +281,7 @@ class AdaProxy:
             for tr, va in splits:
                 for k, (alpha, b, c) in enumerate(_Path(W[tr], y[tr], self.tol, self.max_sweeps).solve(grid)):
                     preds[k][va] = alpha * W[va].sum(axis=1) + W[va] @ b + c
-            scores = np.array([_safe_srcc(p[val_idx], y[val_idx]) for p in preds])
+            scores = srcc_rows(np.array([p[val_idx] for p in preds]), y[val_idx])
             self.scores_ = list(zip(grid, scores.tolist()))
             ok = np.where(np.isfinite(scores), scores, -np.inf)
             top = ok.max()
@@ -693,13 +693,6 @@ def _as_vector(v, what: str, n: int | None = None) -> np.ndarray:
     if not np.isfinite(a).all():
         raise AdaptationError(f"{what} has non-finite values")
     return a
-
-
-def _safe_srcc(a, b) -> float:
-    try:
-        return srcc(a, b)
-    except CodesignError:
-        return float("nan")
 
 
 def _none_if_nan(x):

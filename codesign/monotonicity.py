@@ -43,6 +43,32 @@ def srcc(a, b) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+def srcc_rows(P, b) -> np.ndarray:
+    """SRCC of every row of ``P`` against ``b``: ``[srcc(row, b) for row in P]`` in one pass
+    (one ranking of ``b``, the rows ranked together); NaN for a constant or non-finite row,
+    and for every row when ``b`` is constant."""
+    from scipy.stats import rankdata
+
+    y = _vector(b, "b")
+    P = np.asarray(P, dtype=np.float64)
+    if P.ndim != 2 or P.shape[1] != len(y):
+        raise MonotonicityError(f"srcc_rows: need a matrix with {len(y)} columns, got shape {P.shape}")
+    if len(y) < 2:
+        raise MonotonicityError(f"srcc_rows: need at least 2 values, got {len(y)}")
+    out = np.full(len(P), np.nan)
+    ok = np.isfinite(P).all(axis=1)
+    ok[ok] = np.ptp(P[ok], axis=1) > 0
+    if np.ptp(y) == 0 or not ok.any():
+        return out
+    rp = rankdata(P[ok], axis=1)
+    ry = rankdata(y)
+    rp -= rp.mean(axis=1, keepdims=True)
+    ry -= ry.mean()
+    r = (rp @ ry) / np.sqrt((rp * rp).sum(axis=1) * (ry @ ry))
+    out[ok] = np.clip(r, -1.0, 1.0)
+    return out
+
+
 def srcc_lower_bound(r: float, n: int, z: float = 1.645) -> float:
     """One-sided lower confidence bound of a Spearman correlation ``r`` measured on ``n``
     pairs: ``tanh(atanh(r) - z * 1.03 / sqrt(n - 3))`` (Fisher z with the standard error of

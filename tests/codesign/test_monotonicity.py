@@ -11,7 +11,7 @@ from codesign.cli import main
 from codesign.latency import LatencyResult, register
 from codesign.latency.base import LatencyBackend
 from codesign.monotonicity import (MonotonicityError, heatmap_png, load_latency_csv, measure_backends, srcc,
-                                   srcc_lower_bound, srcc_matrix)
+                                   srcc_lower_bound, srcc_matrix, srcc_rows)
 from models.assets import have_asset
 
 ONEPROXY = "nasbench201/oneproxy_latency.csv"
@@ -55,6 +55,24 @@ def test_srcc_by_hand():
         srcc([1, np.nan, 3], [1, 2, 3])
     with pytest.raises(MonotonicityError, match="at least 2"):
         srcc([1], [1])
+
+
+def test_srcc_rows_is_srcc_of_each_row():
+    b = [1, 3, 2, 4]
+    P = [[1, 2, 2, 3],          # ties: sqrt(0.9) as above
+         [4, 3, 2, 1],          # ranks (4, 3, 2, 1) vs (1, 3, 2, 4): -0.8
+         [5, 5, 5, 5],          # constant: undefined
+         [1, np.inf, 2, 3]]     # non-finite: undefined (a prediction that overflowed)
+    r = srcc_rows(P, b)
+    assert r[:2] == pytest.approx([math.sqrt(0.9), -0.8]) and np.isnan(r[2:]).all()
+    assert r[:2] == pytest.approx([srcc(p, b) for p in P[:2]], abs=1e-15)
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 8, 60).astype(float)
+    Q = rng.integers(0, 5, (17, 60)).astype(float)
+    assert srcc_rows(Q, y) == pytest.approx([srcc(q, y) for q in Q], abs=1e-12)
+    assert np.isnan(srcc_rows(Q, np.ones(60))).all()
+    with pytest.raises(MonotonicityError, match="4 columns"):
+        srcc_rows([[1, 2, 3]], b)
 
 
 def test_srcc_lower_bound_by_hand():
@@ -276,26 +294,22 @@ def test_cli_oneproxy_adaptation(capsys):
     assert d["srcc_before"] < 0.7 and d["srcc_after"] >= 0.95 and d["samples_used"] <= 50
     assert d["rows_evaluated"] == 1999 - d["samples_used"]
     assert d["features"] == "counts"     # the simulator costs every operator, dead or live
+    def ten_seeds(target, *opts):
+        rc, out, err = run(capsys, "monotonicity", "--data", path, "--proxy", "true_vpu", "--target", target,
+                           "--samples", "50", "--adapt", "--repeats", "10", *opts, "--json")
+        assert rc == 0, err
+        return json.loads(out)
+
     # Pixel 3, the device the VPU ranks worst (13.6 % outlier cells): the average of 20
     # subsample fits reaches 0.9 on average, above one fit on all samples (over 50 seeds one
     # fit ends below 0.9, see docs/monotonicity.md)
-    res = {}
-    for bags in ("0", "20"):
-        rc, out, err = run(capsys, "monotonicity", "--data", path, "--proxy", "true_vpu", "--target", "rice_pixel3",
-                           "--samples", "50", "--adapt", "--repeats", "10", "--bags", bags, "--json")
-        assert rc == 0, err
-        res[bags] = json.loads(out)
+    res = {bags: ten_seeds("rice_pixel3", "--bags", bags) for bags in ("0", "20")}
     assert res["20"]["bags"] == 20 and res["0"]["bags"] == 0
     assert res["20"]["srcc_before"] < 0.62 and res["20"]["samples_used"] <= 50
     assert 0.85 <= res["0"]["srcc_after"] < res["20"]["srcc_after"] < 0.95 and res["20"]["srcc_after"] >= 0.9
     # GTX GPU: per-edge one-hot features miss 0.9 with 50 samples; the operator counts plus the
     # live edges (one of the default's three encodings) reach it on average
-    res = {}
-    for enc in ("onehot", "counts,live-counts,counts+live"):
-        rc, out, err = run(capsys, "monotonicity", "--data", path, "--proxy", "true_vpu", "--target", "eagle_gtx",
-                           "--samples", "50", "--adapt", "--repeats", "10", "--encoding", enc, "--json")
-        assert rc == 0, err
-        res[enc] = json.loads(out)
+    res = {enc: ten_seeds("eagle_gtx", "--encoding", enc) for enc in ("onehot", "counts,live-counts,counts+live")}
     assert res["onehot"]["srcc_before"] < 0.7
     assert res["onehot"]["srcc_after"] < 0.89 and res["counts,live-counts,counts+live"]["srcc_after"] >= 0.9
     assert res["counts,live-counts,counts+live"]["features"] == {"counts+live": 10}
