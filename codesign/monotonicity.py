@@ -37,16 +37,14 @@ def srcc(a, b) -> float:
         raise MonotonicityError(f"srcc: inputs differ in length ({len(x)} vs {len(y)})")
     if len(x) < 2:
         raise MonotonicityError(f"srcc: need at least 2 values, got {len(x)}")
-    if np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    from scipy.stats import spearmanr
-    return float(spearmanr(x, y).statistic)
+    return float(srcc_rows(x[None, :], y)[0])
 
 
 def srcc_rows(P, b) -> np.ndarray:
-    """SRCC of every row of ``P`` against ``b``: ``[srcc(row, b) for row in P]`` in one pass
-    (one ranking of ``b``, the rows ranked together); NaN for a constant or non-finite row,
-    and for every row when ``b`` is constant."""
+    """SRCC of every row of ``P`` against ``b`` in one pass (one ranking of ``b``, the rows
+    ranked together: the Pearson correlation of average ranks); NaN for a constant or
+    non-finite row, and for every row when ``b`` is constant. :func:`srcc` is its one-row
+    case with the inputs checked."""
     from scipy.stats import rankdata
 
     y = _vector(b, "b")

@@ -41,7 +41,6 @@ def plt():
     return pyplot
 
 
-
 def write_csv(path: Path, rows: list[dict]) -> None:
     """Rows of dicts as CSV (columns: the union of the keys, first-seen order)."""
     cols: list[str] = []
