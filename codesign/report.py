@@ -21,7 +21,7 @@ from pathlib import Path
 
 from models.errors import CodesignError
 
-from .runs import atomic_write
+from .search.rundir import atomic_write
 
 COMPONENTS = ("mac", "rf", "noc", "glb", "dram")
 SPACES = ("W", "I", "O")
@@ -613,7 +613,7 @@ def write_report(run_dir, result: dict | None = None) -> dict:
 
 
 def write_search_report(run_dir, result: dict) -> Path:
-    """The report a finished search writes (``naas.finalize``); returns the ``report.md`` path."""
+    """The report a finished search writes (``codesign.search.finalize``); returns the ``report.md`` path."""
     write_report(run_dir, result)
     return Path(run_dir) / "report.md"
 

@@ -124,8 +124,8 @@ def command_line(name: str, quick: bool, extra: str = "") -> str:
 
 
 def spearman(x, y) -> float:
-    """Spearman rank correlation (average ranks for ties): ``codesign.monotonicity.srcc``."""
-    from codesign.monotonicity import srcc
+    """Spearman rank correlation (average ranks for ties): ``codesign.validation.monotonicity.srcc``."""
+    from codesign.validation.monotonicity import srcc
 
     return srcc(x, y)
 
@@ -134,21 +134,21 @@ def measure_cpu_ms(nets, repeats: int, warmup: int = 2) -> list[tuple[float, flo
     """Median and spread (interquartile range) of the forward time of each network on this
     CPU, one thread: the ``torch-cpu`` latency backend, timed runs interleaved across the
     networks so that a slow spell of the machine does not fall on one of them."""
-    from codesign.latency import get_backend
+    from codesign.validation.latency import get_backend
 
     rs = get_backend("torch-cpu", warmup=warmup, repeats=repeats, threads=1).measure_many(list(nets))
     return [(r.ms, r.spread) for r in rs]
 
 
 def adapt(W, train, y_train, test, seed: int = 0):
-    """AdaProxy (``codesign.adaproxy``): fit ``(alpha * 1 + b) o w`` on the target samples
+    """AdaProxy (``codesign.validation.adaproxy``): fit ``(alpha * 1 + b) o w`` on the target samples
     ``train`` (row indices of the proxy features ``W``, target latencies ``y_train``) and
     predict the target latency of rows ``test``. ``W`` may be several named feature sets
     (``{encoding: matrix}``): each fit uses the one with the best validation SRCC, and the
-    prediction averages fits on subsamples of ``train`` (``codesign.adaproxy.bag``, as the
+    prediction averages fits on subsamples of ``train`` (``codesign.validation.adaproxy.bag``, as the
     CLI does). ``None`` where the module is not available."""
     try:
-        from codesign.adaproxy import bag, feature_sets
+        from codesign.validation.adaproxy import bag, feature_sets
     except ImportError:
         return None
     sets = feature_sets(W)

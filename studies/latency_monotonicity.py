@@ -117,7 +117,7 @@ def lut_per_slot(ops, arch: dict) -> np.ndarray:
 
 def note10(archs: list[dict]):
     """Per-slot latency from the Note10 lookup table (the ``lut:note10`` latency backend)."""
-    from codesign.latency import get_backend
+    from codesign.validation.latency import get_backend
 
     backend = get_backend("lut:note10")
     return np.array([lut_per_slot(backend.layer_latencies(a, space=SPACE), a) for a in archs])

@@ -10,9 +10,9 @@ import json
 import shutil
 import time
 
-from codesign.executors import make_executor
-from codesign.naas import SearchConfig, finalize, geomean, run_search
-from codesign.runs import RunDir
+from codesign.report import write_search_report
+from codesign.search import RunDir, SearchConfig, finalize, make_executor, run_search
+from codesign.search.outer_loop import geomean
 from mappings.evaluate import evaluate_network
 from models.importers import load_workload
 
@@ -51,7 +51,9 @@ def search_envelope(env: str, workloads: list[str], budget: int, quick: bool, ar
     t0 = time.perf_counter()
     with make_executor(args.workers, None) as ex:
         entries = run_search(cfg, run, ex, progress=False)
-    return finalize(cfg, run, entries, time.perf_counter() - t0)
+    result = finalize(cfg, run, entries, time.perf_counter() - t0)
+    write_search_report(run.path, result)
+    return result
 
 
 def main(argv=None) -> int:

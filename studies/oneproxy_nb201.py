@@ -9,7 +9,7 @@ cell latencies on an encoding of the cells: how many edges carry each of the 5 o
 all edges; over the live ones; or both counts plus the live edges' one-hot encoding, one
 hypothesis each about how a device runs a cell). A cell's proxy vector is its encoding times
 the per-operator latencies, plus the part of the measured latency the fit misses
-(``codesign.adaproxy.proxy_features``). AdaProxy then fits ``(alpha * 1 + b) o w`` to ``k``
+(``codesign.validation.adaproxy.proxy_features``). AdaProxy then fits ``(alpha * 1 + b) o w`` to ``k``
 target measurements on each encoding and keeps the one with the best validation SRCC, and
 predicts with the average of 20 such fits on random subsamples of the ``k`` cells; the SRCC is
 measured on the cells not used for the fit (mean over random draws of the ``k`` cells).
@@ -35,19 +35,19 @@ HEADLINE_K = 50
 
 
 def load():
-    """The latency table (``codesign.monotonicity.LatencyTable``) and the latency (ms) per device."""
-    from codesign.monotonicity import load_latency_csv
+    """The latency table (``codesign.validation.monotonicity.LatencyTable``) and the latency (ms) per device."""
+    from codesign.validation.monotonicity import load_latency_csv
 
     table = load_latency_csv(asset_path(ASSET, origin=ORIGIN))
     return table, table.columns
 
 
 def proxy_vectors(table, y_proxy: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-cell proxy features for each default encoding (``codesign.adaproxy.proxy_features``:
+    """Per-cell proxy features for each default encoding (``codesign.validation.adaproxy.proxy_features``:
     the proxy's non-negative per-operator least-squares fit times the encoding, plus the part
     the fit misses)."""
-    from codesign.adaproxy import proxy_features
-    from codesign.monotonicity import DEFAULT_ENCODINGS
+    from codesign.validation.adaproxy import proxy_features
+    from codesign.validation.monotonicity import DEFAULT_ENCODINGS
 
     return {e: proxy_features(table.encoding(e), y_proxy)[0] for e in DEFAULT_ENCODINGS}
 

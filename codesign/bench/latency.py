@@ -21,7 +21,7 @@ def add_arguments(p) -> None:
 def run(args) -> dict:
     import numpy as np
 
-    from codesign.latency import get_backend
+    from codesign.validation.latency import get_backend
     from models.errors import CodesignError
     from models.spaces import get_space
 

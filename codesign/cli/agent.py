@@ -10,7 +10,8 @@ from ._common import emit_json, to_json
 
 
 def _serve(args) -> int:
-    from ..agent import is_loopback, read_token_file, serve
+    from ..validation.agent import is_loopback, serve
+    from ..validation.wire import read_token_file
 
     token = read_token_file(args.token_file)
     if not is_loopback(args.host):
@@ -47,7 +48,7 @@ def _interrupt(signum, frame):
 
 
 def _token(args) -> int:
-    from ..agent import write_token_file
+    from ..validation.wire import write_token_file
 
     write_token_file(args.file, overwrite=args.force)
     if args.json:
@@ -58,7 +59,7 @@ def _token(args) -> int:
 
 
 def register(sub) -> None:
-    from ..agent import DEFAULT_HOST, DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, DEFAULT_PORT
+    from ..validation.agent import DEFAULT_HOST, DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, DEFAULT_PORT
 
     p = sub.add_parser("agent", help="run the remote board agent that measures latency for remote: clients")
     s = p.add_subparsers(dest="agent_command", metavar="ACTION")

@@ -10,7 +10,7 @@ MEASURED = ("torch-cpu", "torch-cuda", "onnxruntime")
 
 
 def _target(args):
-    from codesign.latency import as_target
+    from codesign.validation.latency import as_target
 
     if (args.workload is None) == (args.arch is None):
         raise CodesignError("give exactly one of --workload or --arch")
@@ -30,7 +30,7 @@ def _target(args):
 
 
 def _backend(args):
-    from codesign.latency import get_backend, split_spec
+    from codesign.validation.latency import get_backend, split_spec
 
     scheme, _ = split_spec(args.backend)
     options = {}

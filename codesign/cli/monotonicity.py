@@ -36,7 +36,7 @@ def _matrix_json(M: np.ndarray) -> list:
 
 
 def _encodings(args) -> list[str]:
-    from codesign.monotonicity import ENCODINGS
+    from codesign.validation.monotonicity import ENCODINGS
 
     names = [e.strip() for e in args.encoding.split(",") if e.strip()]
     bad = [e for e in names if e not in ENCODINGS]
@@ -48,7 +48,7 @@ def _encodings(args) -> list[str]:
 
 def _features(table, args) -> dict:
     """The proxy's features over each encoding asked for: ``{encoding: W}``."""
-    from codesign.adaproxy import proxy_features
+    from codesign.validation.adaproxy import proxy_features
 
     p = table.column(args.proxy)
     return {e: proxy_features(table.encoding(e), p, residual=not args.no_residual)[0] for e in _encodings(args)}
@@ -66,8 +66,8 @@ def _check_samples(n_rows: int, args) -> None:
 
 
 def _pair_once(table, W, args, seed: int) -> dict:
-    from codesign.adaproxy import adapt_incremental
-    from codesign.monotonicity import srcc, srcc_lower_bound
+    from codesign.validation.adaproxy import adapt_incremental
+    from codesign.validation.monotonicity import srcc, srcc_lower_bound
 
     p, y = table.column(args.proxy), table.column(args.target)
     if not args.adapt:
@@ -118,7 +118,7 @@ def _pair(table, args) -> dict:
 
 
 def _pareto(table, args) -> dict:
-    from codesign.adaproxy import algorithm1, hypervolume, pareto_front
+    from codesign.validation.adaproxy import algorithm1, hypervolume, pareto_front
 
     _check_samples(len(table), args)
     acc, y, p = table.column(args.pareto), table.column(args.target), table.column(args.proxy)
@@ -160,7 +160,7 @@ def _pareto(table, args) -> dict:
 
 
 def _matrix(table, args) -> dict:
-    from codesign.monotonicity import heatmap_png, srcc_matrix
+    from codesign.validation.monotonicity import heatmap_png, srcc_matrix
 
     names = [c.strip() for c in args.columns.split(",") if c.strip()] if args.columns else list(table.columns)
     if len(names) < 2:
@@ -172,7 +172,7 @@ def _matrix(table, args) -> dict:
 
 
 def _space(args) -> dict:
-    from codesign.monotonicity import heatmap_png, measure_backends, srcc_matrix
+    from codesign.validation.monotonicity import heatmap_png, measure_backends, srcc_matrix
     from models.spaces import get_space
 
     space = get_space(args.space).name
@@ -206,7 +206,7 @@ def _print(d: dict) -> None:
 
 
 def _run(args) -> int:
-    from codesign.monotonicity import load_latency_csv
+    from codesign.validation.monotonicity import load_latency_csv
 
     if args.folds < 1:
         raise CodesignError(f"--folds must be at least 1, got {args.folds}")
@@ -225,7 +225,7 @@ def _run(args) -> int:
             raise CodesignError("give both --proxy COLUMN and --target COLUMN")
         table = load_latency_csv(args.data)
         if args.backends:
-            from codesign.monotonicity import add_backend_columns
+            from codesign.validation.monotonicity import add_backend_columns
 
             table = add_backend_columns(table, args.backends.split(","), rows=args.rows, seed=args.seed,
                                         progress=not args.json)
@@ -247,8 +247,8 @@ def _run(args) -> int:
 
 
 def register(sub) -> None:
-    from codesign.adaproxy import BAG_FRACTION, BAGS
-    from codesign.monotonicity import DEFAULT_ENCODINGS, ENCODINGS
+    from codesign.validation.adaproxy import BAG_FRACTION, BAGS
+    from codesign.validation.monotonicity import DEFAULT_ENCODINGS, ENCODINGS
 
     p = sub.add_parser("monotonicity", help="latency rank correlation between sources; AdaProxy adaptation",
                        description="Latency rank correlation (SRCC) between latency sources, and proxy "

@@ -57,7 +57,7 @@ def _fpga_summary_text(result: dict, run_dir) -> str:
 
 def _fpga_config(args, cfg_kw: dict):
     from accelerators.fpga import load_board
-    from codesign.naas import SearchConfig
+    from codesign.search import SearchConfig
 
     board = args.board
     if os.path.isfile(board):  # a board YAML: keep a path that a resume from elsewhere still finds
@@ -67,9 +67,8 @@ def _fpga_config(args, cfg_kw: dict):
 
 
 def _run(args) -> int:
-    from codesign.executors import make_executor
-    from codesign.naas import SearchConfig, finalize, optimizer_names, run_search
-    from codesign.runs import RunDir
+    from codesign.report import write_search_report
+    from codesign.search import RunDir, SearchConfig, finalize, make_executor, optimizer_names, run_search
 
     if args.list_optimizers:
         print("\n".join(optimizer_names()))
@@ -116,7 +115,7 @@ def _run(args) -> int:
         for w in cfg.workloads:
             load_workload(w, resolution=cfg.resolution)
         if cfg.board is not None:
-            from codesign.naas import search_space
+            from codesign.search import search_space
             search_space(cfg)  # the board must hold a design of the template
         run = RunDir(args.out)
         run.write_config(cfg.to_dict())
@@ -129,6 +128,7 @@ def _run(args) -> int:
               f"continue with: codesign search --resume {run.path}", file=sys.stderr)
         return 130
     result = finalize(cfg, run, entries, time.perf_counter() - t0)
+    write_search_report(run.path, result)
     if args.json:
         emit_json(result)
     elif cfg.board is not None:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from codesign.runs import RunDir
+from codesign.report import write_search_report
+from codesign.search.rundir import RunDir
 from models import Layer, Network
 from models.assets import have_asset
 
@@ -67,8 +68,8 @@ def _flat_numbers(obj, out):
 
 @pytest.fixture(scope="module")
 def fixed_run(tmp_path_factory):
-    from codesign.executors import SerialExecutor
-    from codesign.naas import SearchConfig, finalize, run_search
+    from codesign.search.executors import SerialExecutor
+    from codesign.search.outer_loop import SearchConfig, finalize, run_search
 
     d = tmp_path_factory.mktemp("report")
     nets = [Network("tiny_a", [Layer.conv("c1", 3, 16, 16, 3, stride=2), Layer.conv("dw", 16, 16, 16, 3, groups=16),
@@ -84,7 +85,7 @@ def fixed_run(tmp_path_factory):
     run = RunDir(d / "run")
     run.write_config(cfg.to_dict())
     entries = run_search(cfg, run, SerialExecutor(), progress=False)
-    finalize(cfg, run, entries, 1.0)
+    write_search_report(run.path, finalize(cfg, run, entries, 1.0))
     return run.path
 
 
@@ -249,14 +250,14 @@ def test_report_errors_are_one_line(tmp_path, capsys):
 @pytest.mark.skipif(not have_asset("ofa/acc_predictor.pth"),
                     reason="needs the OFA accuracy predictor: set CODESIGN_ASSETS to the shared data folder")
 def test_subnet_run_report_has_pareto_fronts(tmp_path):
-    from codesign.executors import SerialExecutor
-    from codesign.naas import SearchConfig, finalize, run_search
+    from codesign.search.executors import SerialExecutor
+    from codesign.search.outer_loop import SearchConfig, finalize, run_search
 
     cfg = SearchConfig(workloads=[], envelope="eyeriss", budget=1, batch=1, seed=0, final_mapper="heuristic",
                        space="ofa-mbv3", min_accuracy=0.78, population=3, generations=1)
     run = RunDir(tmp_path / "run")
     run.write_config(cfg.to_dict())
-    finalize(cfg, run, run_search(cfg, run, SerialExecutor(), progress=False), 1.0)
+    write_search_report(run.path, finalize(cfg, run, run_search(cfg, run, SerialExecutor(), progress=False), 1.0))
     result = json.loads((run.path / "result.json").read_text())
     assert (run.path / "pareto.png").read_bytes().startswith(PNG_MAGIC)
     sec = parse_markdown((run.path / "report.md").read_text())

@@ -1,4 +1,4 @@
-"""The remote board agent (codesign.agent) and its client (remote: backend), on loopback."""
+"""The remote board agent (codesign.validation.agent) and its client (remote: backend), on loopback."""
 import http.client
 import json
 import os
@@ -13,15 +13,15 @@ import time
 import numpy as np
 import pytest
 
-from codesign.agent import AgentError, is_loopback, make_server, read_token_file
+from codesign.validation.agent import AgentError, is_loopback, make_server, read_token_file
 from codesign.cli import main
-from codesign.latency import LatencyBackend, LatencyError, LatencyResult, Target, as_target, get_backend, register
+from codesign.validation.latency import LatencyBackend, LatencyError, LatencyResult, Target, as_target, get_backend, register
 from models.layer import Layer
 from models.network import Network
 from models.spaces import get_space
 
 TOKEN = "test-token-0123456789abcdef"
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 @register("fake-macs")
@@ -282,7 +282,7 @@ def test_token_files_and_bounds(tmp_path):
 
 LAUNCH = """
 import sys
-from codesign.latency import LatencyBackend, LatencyResult, register
+from codesign.validation.latency import LatencyBackend, LatencyResult, register
 
 @register("fake-macs")
 class FakeMacs(LatencyBackend):
@@ -322,7 +322,7 @@ def test_cli_serve_in_a_subprocess(tmp_path):
 
 
 def test_remote_equals_local_analytical_eyeriss(agent):
-    pytest.importorskip("codesign.latency.analytical", reason="analytical backends not available")
+    pytest.importorskip("codesign.validation.latency.analytical", reason="analytical backends not available")
     srv = agent("analytical:eyeriss")
     client, local = remote(srv), get_backend("analytical:eyeriss")
     for target in ("resnet18", tiny_net()):

@@ -1,12 +1,12 @@
 """The remote board agent: a small token-authenticated HTTP service that measures latency on
 the machine it runs on with one latency backend (``codesign agent serve``). The client side is
-the ``remote:http://host:port`` backend (:mod:`codesign.latency.remote`).
+the ``remote:http://host:port`` backend (:mod:`codesign.validation.latency.remote`).
 
 Endpoints:
 
 - ``GET /health`` (no token): ``{"ok": true, "backend": SPEC}``.
 - ``POST /measure`` with ``Authorization: Bearer TOKEN`` and a JSON body naming the target as
-  :meth:`codesign.latency.Target.to_request` writes it — ``{"space", "arch"}``,
+  :meth:`codesign.validation.latency.Target.to_request` writes it — ``{"space", "arch"}``,
   ``{"net_config", "resolution"}``, ``{"network": Network.to_dict()}`` or that with
   ``"onnx"``, the ONNX model as base64 (an ``onnxruntime`` agent runs it as is, other
   backends the layer list) — answers ``LatencyResult.to_dict()``.
@@ -33,7 +33,6 @@ import hmac
 import ipaddress
 import json
 import os
-import secrets
 import socket
 import sys
 import threading
@@ -43,71 +42,19 @@ from urllib.parse import urlsplit
 
 from models.errors import CodesignError
 
+from .wire import HEALTH_PATH, MEASURE_PATH, REQUEST_FORMS, AgentError, auth_header, check_token, read_token_file
+
+__all__ = ["AgentError", "AgentServer", "is_loopback", "make_server", "read_token_file", "request_to_target", "serve"]
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_BYTES = 1 << 20
 DEFAULT_MAX_SECONDS = 120.0
-MIN_TOKEN_CHARS = 16
 IO_TIMEOUT_S = 30.0       # a client that stalls mid-request is dropped after this
 LINGER_S = 1.0            # after refusing a body, discard what the client still sends for this long
 
-_REQUEST_KEYS = ({"space", "arch"}, {"net_config"}, {"net_config", "resolution"}, {"network"}, {"network", "onnx"})
 # keys that make as_target recurse into a nested value (which could be a path it would read)
 _NESTING_KEYS = ("arch", "net_config", "network")
-
-
-class AgentError(CodesignError):
-    """A bad agent setting (token, bounds, address) or a malformed client request."""
-
-
-def check_token(token: str) -> str:
-    """``token`` if it is usable as a bearer token (printable ASCII, no spaces, long enough)."""
-    if not isinstance(token, str) or not token:
-        raise AgentError("the agent token is empty")
-    if not all(33 <= ord(c) <= 126 for c in token):
-        raise AgentError("the agent token must be printable ASCII without spaces")
-    if len(token) < MIN_TOKEN_CHARS:
-        raise AgentError(f"the agent token is too short ({len(token)} characters, need {MIN_TOKEN_CHARS}); "
-                         "make one with 'codesign agent token FILE'")
-    return token
-
-
-def read_token_file(path: str, *, private: bool = True) -> str:
-    """The token in ``path`` (surrounding whitespace stripped). With ``private``, refuse a file
-    that other users can read (POSIX)."""
-    try:
-        st = os.stat(path)
-        with open(path, encoding="utf-8") as f:
-            token = f.read().strip()
-    except FileNotFoundError:
-        raise AgentError(f"token file {path!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise AgentError(f"cannot read token file {path!r}: {e}") from None
-    if private and os.name == "posix" and st.st_mode & 0o004:
-        raise AgentError(f"token file {path!r} is readable by every user; run: chmod 600 {path}")
-    if not token:
-        raise AgentError(f"token file {path!r} is empty")
-    try:
-        return check_token(token)
-    except AgentError as e:
-        raise AgentError(f"token file {path!r}: {e}") from None
-
-
-def write_token_file(path: str, *, overwrite: bool = False) -> str:
-    """Write a new random token to ``path`` (mode 0600) and return it."""
-    token = secrets.token_urlsafe(32)
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
-    try:
-        fd = os.open(path, flags, 0o600)
-    except FileExistsError:
-        raise AgentError(f"{path!r} exists; pass --force to replace it") from None
-    except OSError as e:
-        raise AgentError(f"cannot write token file {path!r}: {e}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(token + "\n")
-    if os.name == "posix":
-        os.chmod(path, 0o600)
-    return token
 
 
 def is_loopback(host: str) -> bool:
@@ -121,10 +68,10 @@ def is_loopback(host: str) -> bool:
 
 
 def request_to_target(req):
-    """Check a client's JSON request and resolve it to a :class:`~codesign.latency.Target`.
+    """Check a client's JSON request and resolve it to a :class:`~codesign.validation.latency.Target`.
 
     Only the three request forms are accepted, with values of the right JSON types; nested
-    objects that would make :func:`~codesign.latency.as_target` resolve a string (a workload
+    objects that would make :func:`~codesign.validation.latency.as_target` resolve a string (a workload
     file or zoo name) are refused, so a request never makes the agent read a file."""
     from models.importers import is_net_config
     from models.spaces import get_space
@@ -134,7 +81,7 @@ def request_to_target(req):
     if not isinstance(req, dict):
         raise AgentError(f"the request must be a JSON object, got {type(req).__name__}")
     keys = set(req)
-    if keys not in _REQUEST_KEYS:
+    if keys not in REQUEST_FORMS:
         raise AgentError(f"unexpected request fields {sorted(keys)}: send {{'space', 'arch'}}, "
                          f"{{'net_config', 'resolution'}}, {{'network'}} or {{'network', 'onnx'}}")
     if "arch" in req:
@@ -231,7 +178,7 @@ class AgentServer(ThreadingHTTPServer):
         self.max_bytes = int(max_bytes)
         self.max_seconds = float(max_seconds)
         self.quiet = quiet
-        self._auth = ("Bearer " + check_token(token)).encode("ascii")
+        self._auth = auth_header(check_token(token)).encode("ascii")
         self._run_lock = threading.Lock()   # held while a measurement runs (released by its worker)
         self._state = threading.Lock()      # guards _overrun against the worker finishing
         self._overrun = False
@@ -305,11 +252,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         self._t0 = time.perf_counter()
         path = urlsplit(self.path).path
-        if path == "/health":
+        if path == HEALTH_PATH:
             return self._reply(200, {"ok": True, "backend": self.server.backend_spec})
         if not self._check_auth():
             return
-        if path == "/measure":
+        if path == MEASURE_PATH:
             return self._reply(405, {"error": "use POST /measure"})
         self._reply(404, {"error": f"no such endpoint {path!r} (POST /measure, GET /health)"})
 
@@ -318,7 +265,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if not self._check_auth():
             return
-        if path != "/measure":
+        if path != MEASURE_PATH:
             self._reply(404, {"error": f"no such endpoint {path!r} (POST /measure, GET /health)"})
             return self._discard(self._declared_length(), self.server.max_bytes)
         length = self._declared_length()
@@ -430,7 +377,7 @@ def make_server(backend_spec, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT
                 *, quiet: bool = False) -> AgentServer:
     """An agent bound to ``host:port`` (port 0: an ephemeral port; ``server.server_address``
     and ``server.url`` give it), not yet serving. ``backend_spec`` is a spec string or a
-    :class:`~codesign.latency.LatencyBackend`."""
+    :class:`~codesign.validation.latency.LatencyBackend`."""
     from .latency import LatencyBackend, get_backend
 
     if isinstance(max_bytes, bool) or int(max_bytes) <= 0:

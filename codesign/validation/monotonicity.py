@@ -292,7 +292,7 @@ def load_latency_csv(path, columns=None) -> LatencyTable:
 def measure_backends(space: str, specs, n_samples: int, seed: int = 0, *, progress: bool = True,
                      return_archs: bool = False):
     """Sample ``n_samples`` distinct architectures of search space ``space`` (``seed``) and
-    measure each on every backend spec (``codesign.latency.get_backend``). Returns
+    measure each on every backend spec (``codesign.validation.latency.get_backend``). Returns
     ``{spec: latencies in ms}`` (and the archs too with ``return_archs=True``)."""
     import json
 

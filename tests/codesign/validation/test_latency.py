@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from codesign.cli import main
-from codesign.latency import BackendUnavailable, LatencyError, get_backend
+from codesign.validation.latency import BackendUnavailable, LatencyError, get_backend
 from models import Layer
 from models.assets import asset_path, have_asset
 from models.network import Network
@@ -321,7 +321,7 @@ def test_onnxruntime_runs_an_onnx_workload_file_as_it_is(tmp_path):
     import onnx
     import torch
 
-    from codesign.latency import Target
+    from codesign.validation.latency import Target
     from models.importers import from_onnx
 
     relu = _export(tmp_path, "relu.onnx", torch.nn.ReLU())
@@ -358,7 +358,7 @@ def test_bench_latency_measures_distinct_sampled_archs(capsys):
 
 
 def test_measure_many_interleaves_and_caches(monkeypatch):
-    import codesign.latency.measured as measured
+    import codesign.validation.latency.measured as measured
 
     monkeypatch.setattr(measured, "INTERLEAVE", 2)  # three networks: a group of 2, then 1
     nets = [tiny(8, 16, "a"), tiny(8, 32, "b"), tiny(16, 16, "c")]

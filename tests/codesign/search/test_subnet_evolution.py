@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from codesign.subnet import Candidate, EvolutionConfig, evolve, pareto_front
+from codesign.search.subnet_evolution import Candidate, EvolutionConfig, evolve, pareto_front
 from models.errors import CodesignError
 
 GENES, CHOICES = 10, (1, 2, 3)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from codesign.runs import RunDir
+from codesign.search.rundir import RunDir
 
 BUDGET = 32
 

@@ -5,14 +5,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from accelerators import envelope_of
-from codesign.executors import SerialExecutor, make_executor
-from codesign.hwspace import HardwareSpace
-from codesign.runs import RunDir
+from codesign.search.executors import SerialExecutor, make_executor
+from codesign.search.hardware_space import HardwareSpace
+from codesign.search.rundir import RunDir
 
 
 def test_decode_respects_the_envelope():
@@ -47,7 +48,7 @@ def test_the_baseline_is_in_the_space(env):
 
 
 def _cfg(workload, **kw):
-    from codesign.naas import SearchConfig
+    from codesign.search.outer_loop import SearchConfig
     base = dict(workloads=[workload], envelope="eyeriss", budget=12, batch=4, seed=3, optimizer="NGOpt",
                 mapper="heuristic")
     base.update(kw)
@@ -55,7 +56,7 @@ def _cfg(workload, **kw):
 
 
 def _run(cfg, path, executor):
-    from codesign.naas import run_search
+    from codesign.search.outer_loop import run_search
     run = RunDir(path)
     run.write_config(cfg.to_dict())
     return run_search(cfg, run, executor, progress=False)
@@ -136,7 +137,7 @@ def test_atomic_write_leaves_files_readable_by_the_umask(tmp_path):
     import os
     import stat
 
-    from codesign.runs import atomic_write
+    from codesign.search.rundir import atomic_write
     old = os.umask(0o022)
     try:
         atomic_write(tmp_path / "result.json", "{}\n")
@@ -145,3 +146,26 @@ def test_atomic_write_leaves_files_readable_by_the_umask(tmp_path):
     assert stat.S_IMODE(os.stat(tmp_path / "result.json").st_mode) == 0o644
     assert (tmp_path / "result.json").read_text() == "{}\n"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+def test_resume_of_a_run_written_by_the_previous_layout(tmp_path, monkeypatch):
+    """A run directory half-written before the co-search moved into ``codesign.search``
+    resumes to the result that layout's uninterrupted run gave."""
+    import shutil
+
+    from codesign.cli import main
+
+    src = Path(__file__).parent / "data" / "previous_layout_run"
+    expected = json.loads((src / "expected.json").read_text())
+    shutil.copytree(src, tmp_path / "old")
+    monkeypatch.chdir(tmp_path / "old")  # the config names its workload relative to here
+    assert main(["search", "--resume", "run", "--workers", "1", "--quiet"]) == 0
+    result = json.loads(Path("run/result.json").read_text())
+    journal = [json.loads(line) for line in Path("run/journal.jsonl").read_text().splitlines()]
+    assert sorted(e["i"] for e in journal) == list(range(6))  # 3 kept, 3 evaluated, none twice
+    assert {str(e["i"]): e["x"] for e in journal} == expected["journal_x"]
+    assert result["best_index"] == expected["best_index"]
+    assert result["accelerator"] == expected["accelerator"]
+    assert result["evaluations"] == expected["evaluations"]
+    assert result["found"]["edp_geomean"] == pytest.approx(expected["edp_geomean"], rel=1e-12)
+    assert result["edp_improvement_geomean"] == pytest.approx(expected["edp_improvement_geomean"], rel=1e-12)

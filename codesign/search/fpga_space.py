@@ -1,5 +1,5 @@
 """FPGA design spaces for the NAAS outer loop: one loop-tiling template (HotNAS or Zhang et al.)
-on one board, searched by the same nevergrad loop as the ASIC space (``hwspace.py``).
+on one board, searched by the same nevergrad loop as the ASIC space (``hardware_space.py``).
 
 A candidate is a vector in ``[0, 1]^d``. Each entry picks one parameter from its candidate list,
 the pruned lists of ``accelerators.fpga.search`` (the smallest value giving each distinct tile

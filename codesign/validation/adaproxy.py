@@ -449,7 +449,7 @@ def _adapt_loop(sets: dict, measure: Callable[[int], float], order: np.ndarray, 
                 known: dict | None = None, bags: int = BAGS, **ada_kw):
     """Fit AdaProxy on the first ``k`` rows of ``order`` (measuring them on the target),
     ``k = start, start + step, ...`` until the validation SRCC reaches ``threshold`` (its
-    lower confidence bound, see :func:`~codesign.monotonicity.srcc_lower_bound`) or
+    lower confidence bound, see :func:`~codesign.validation.monotonicity.srcc_lower_bound`) or
     ``k = max_samples``; with several feature sets each step keeps the best
     (:func:`fit_best`). Returns (feature set name, model, used rows, their target latencies,
     reached, history, predictor): the predictor averages ``bags`` subsample fits on the used

@@ -1,6 +1,6 @@
 """NAAS outer loop: a nevergrad search over accelerators inside a resource envelope, each
 candidate scored by the EDP of its best mappings (geomean over the workloads); or, with a
-``board``, over the FPGA designs of one tiling template on that board (``fpgaspace.py``), each
+``board``, over the FPGA designs of one tiling template on that board (``fpga_space.py``), each
 scored by its latency, energy or EDP under the FPGA power model.
 
 Candidates are asked in fixed-size batches and told back in ask order, so a seed gives the
@@ -20,8 +20,8 @@ import numpy as np
 
 from models.errors import CodesignError, MappingError
 
-from .hwspace import HardwareSpace
-from .runs import RunDir
+from .hardware_space import HardwareSpace
+from .rundir import RunDir
 
 PENALTY_LOSS = 100.0  # log10 EDP of a rejected or unmappable candidate (real ones are ~10-20)
 
@@ -72,7 +72,7 @@ def _space(envelope: str) -> HardwareSpace:
 
 @lru_cache(maxsize=8)
 def _fpga_space(board: str, model: str, workloads: tuple, resolution, objective: str):
-    from .fpgaspace import FPGASpace
+    from .fpga_space import FPGASpace
     return FPGASpace(board, model, [_network(w, resolution) for w in workloads], objective)
 
 
@@ -101,7 +101,7 @@ def score_subnet(acc, cfg: SearchConfig, detail: bool = False) -> dict:
     from models.predictors import load_predictor
     from models.spaces import get_space
 
-    from .subnet import EvolutionConfig, evolve
+    from .subnet_evolution import EvolutionConfig, evolve
 
     space, predictor, cache = get_space(cfg.space), load_predictor(cfg.space), MappingCache()
 
@@ -150,7 +150,7 @@ def score_accelerator(acc, cfg: SearchConfig, detail: bool = False) -> dict:
 def score_design(design, cfg: SearchConfig, detail: bool = False) -> dict:
     """An FPGA design on every workload: the objective's geomean is the score (``edp_geomean``
     is the EDP in J*s); ``detail`` keeps every layer."""
-    from .fpgaspace import objective_value
+    from .fpga_space import objective_value
 
     space = search_space(cfg)
     per, score, edp = {}, [], []
@@ -323,11 +323,9 @@ def _status_counts(entries: list[dict]) -> dict:
 
 def finalize_fpga(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float) -> dict:
     """Evaluate the best FPGA design and the baseline preset (if one fits) layer by layer, and
-    write ``result.json``, ``design.yaml`` and ``report.md``. Without a baseline, ``baseline``,
+    write ``result.json`` and ``design.yaml``. Without a baseline, ``baseline``,
     ``ratios`` and ``edp_improvement_geomean`` are null."""
     import yaml
-
-    from .report import write_search_report
 
     space = search_space(cfg)
     if not any(e["status"] == "ok" for e in entries):
@@ -365,19 +363,16 @@ def finalize_fpga(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: 
     run.write_json("result.json", result)
     run.write_text("design.yaml", yaml.safe_dump({"board": space.board.name, "model": cfg.fpga_model,
                                                   "design": design.to_dict()}, sort_keys=False))
-    write_search_report(run.path, result)
     return result
 
 
 def finalize(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float) -> dict:
     """Re-map the best accelerator in detail, evaluate the envelope's preset with the same
-    mapper as the baseline, and write ``result.json``, ``accelerator.yaml`` and ``report.md``
+    mapper as the baseline, and write ``result.json`` and ``accelerator.yaml``
     (FPGA runs: ``finalize_fpga``)."""
     if cfg.board is not None:
         return finalize_fpga(cfg, run, entries, seconds)
     from accelerators import accelerator_from_dict, load_accelerator
-
-    from .report import write_search_report
 
     b = best_entry(entries)
     acc = accelerator_from_dict(b["accelerator"])
@@ -409,5 +404,4 @@ def finalize(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float
     }
     run.write_json("result.json", result)
     run.write_text("accelerator.yaml", acc.to_yaml())
-    write_search_report(run.path, result)
     return result

@@ -1,5 +1,6 @@
 """``remote:http://host:port``: latency measured on a board by a codesign agent
-(:mod:`codesign.agent`, started there with ``codesign agent serve``).
+(:mod:`codesign.validation.agent`, started there with ``codesign agent serve``); the wire format
+both sides speak is :mod:`codesign.validation.wire`.
 
 The target travels as data (:meth:`Target.to_request`): a search-space arch, a net.config or
 the layer list. Options: ``token`` (else ``token_file``, else the environment variable
@@ -24,6 +25,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+from ..wire import HEALTH_PATH, MEASURE_PATH, AgentError, auth_header, check_token, read_token_file
 from .base import LatencyBackend, LatencyError, LatencyResult, Target, register, split_spec
 
 TOKEN_ENV = "CODESIGN_AGENT_TOKEN"
@@ -66,8 +68,6 @@ class RemoteBackend(LatencyBackend):
 
     @staticmethod
     def _resolve_token(token, token_file) -> str:
-        from ..agent import AgentError, check_token, read_token_file
-
         try:
             if token:
                 return check_token(str(token).strip())
@@ -83,7 +83,7 @@ class RemoteBackend(LatencyBackend):
     def _measure(self, target: Target) -> LatencyResult:
         body = json.dumps(target.to_request()).encode("utf-8")
         t0 = time.perf_counter()
-        answer = self._call("POST", "/measure", body)
+        answer = self._call("POST", MEASURE_PATH, body)
         rtt_ms = (time.perf_counter() - t0) * 1e3
         got = LatencyResult.from_dict(answer)
         details = dict(got.details)
@@ -92,11 +92,11 @@ class RemoteBackend(LatencyBackend):
 
     def health(self) -> dict:
         """The agent's ``/health`` answer (``{"ok": true, "backend": SPEC}``)."""
-        return self._call("GET", "/health", None)
+        return self._call("GET", HEALTH_PATH, None)
 
     def _call(self, method: str, path: str, body: bytes | None) -> dict:
         url = self.url + path
-        headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        headers = {"Authorization": auth_header(self._token), "Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
         last = ""

@@ -6,8 +6,8 @@ import pytest
 
 from accelerators.fpga import (HotNASDesign, Zhang15Design, check_resources, hotnas_network, load_board, load_preset,
                                zhang15_network)
-from codesign.fpgaspace import FPGASpace
-from codesign.naas import SearchConfig
+from codesign.search.fpga_space import FPGASpace
+from codesign.search.outer_loop import SearchConfig
 from models import Layer, Network
 from models.importers import load_workload
 

@@ -4,10 +4,10 @@ cases; on the NAS-Bench-201 / Raspberry Pi 5 data against the exact front)."""
 import numpy as np
 import pytest
 
-from codesign.adaproxy import (AdaProxy, AdaptationError, Bagged, _cd_lasso, adapt_incremental, algorithm1, bag,
+from codesign.validation.adaproxy import (AdaProxy, AdaptationError, Bagged, _cd_lasso, adapt_incremental, algorithm1, bag,
                                fit_best,
                                fit_linear_proxy, hypervolume, pareto_front, proxy_features)
-from codesign.monotonicity import srcc
+from codesign.validation.monotonicity import srcc
 from models.assets import have_asset
 
 HW360 = "nasbench201/hw360_cifar100_pi5.csv.gz"
@@ -241,7 +241,7 @@ def test_algorithm1_by_hand():
 @pytest.mark.skipif(not have_asset(HW360), reason="needs the HW-NAS-Bench-360 Raspberry Pi 5 data: "
                     "set CODESIGN_ASSETS to the shared data folder")
 def test_algorithm1_on_nasbench201_pi5():
-    from codesign.monotonicity import load_latency_csv
+    from codesign.validation.monotonicity import load_latency_csv
     from models.assets import asset_path
 
     t = load_latency_csv(asset_path(HW360))

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from codesign.cli import main
-from codesign.latency import LatencyResult, register
-from codesign.latency.base import LatencyBackend
-from codesign.monotonicity import (MonotonicityError, heatmap_png, load_latency_csv, measure_backends, srcc,
+from codesign.validation.latency import LatencyResult, register
+from codesign.validation.latency.base import LatencyBackend
+from codesign.validation.monotonicity import (MonotonicityError, heatmap_png, load_latency_csv, measure_backends, srcc,
                                    srcc_lower_bound, srcc_matrix, srcc_rows)
 from models.assets import have_asset
 
@@ -160,7 +160,7 @@ def test_measure_backends_on_a_space():
 
 
 def test_add_backend_columns_measures_the_table_cells(tmp_path):
-    from codesign.monotonicity import add_backend_columns
+    from codesign.validation.monotonicity import add_backend_columns
     from models.spaces import get_space
 
     t = load_latency_csv(synthetic_csv(tmp_path, n=30))
