@@ -20,12 +20,21 @@ ones that need a word:
   loop outward every loop multiplies the fill count.
 - Outputs: every visit of an output tile writes it back to the parent; all visits but the
   first read the partial sums back (read-modify-write).
+- Fused array dimensions unroll the product of their loops' spatial factors in
+  ``ceil(product / size)`` passes: the passes multiply compute cycles and folds, while the
+  footprint and the tiles above the array are those of the whole (virtual) product.
 - Spatial: the parent reads the array's footprint once per fill (multicast of data irrelevant
   to an array dimension; the halo shared by neighbouring PEs); partial sums reduced across an
   array dimension are summed in the network, so the parent sees one write per output.
 - Each real MAC reads a weight and an input and reads and writes a partial sum in the PE's
   register file. Padding iterations cost cycles, not energy.
-- Latency ``max(compute cycles, ceil(traffic_l / bandwidth_l))`` (double buffering assumed).
+- Latency ``startup + max(compute + pipeline cycles, ceil(traffic_l / bandwidth_l)) + tail``
+  (double buffering assumed in between): the start-up loads the first global-buffer tiles of
+  weights and inputs from DRAM, the tail writes the last output tile back, neither overlapped
+  with compute; the DRAM roof covers the rest of the DRAM traffic. Pipeline cycles are the
+  array's per-fold costs (``spec.ArrayTiming``): folds = register-file fills of the stationary
+  operand. The reported bound is the busiest resource over the whole layer (DRAM time includes
+  start-up and tail).
 - Per-access energies are per 16-bit word and scale with each data space's word width.
 - Capacity: tiles must fit each level; an overflowing mapping is invalid, never clamped.
 """
@@ -65,7 +74,10 @@ class Cost:
     reason: str = ""
     macs: int = 0
     cycles: int = 0
-    compute_cycles: int = 0
+    compute_cycles: int = 0   # iterations of the temporal loops (padding included)
+    pipeline_cycles: int = 0  # per-fold array costs (fill, drain, preload, setup)
+    startup_cycles: int = 0   # first weight and input tiles from DRAM, before compute
+    tail_cycles: int = 0      # last output tile to DRAM, after compute
     energy_pj: float = 0.0
     energy_by_component: dict = field(default_factory=dict)
     energy_by_space: dict = field(default_factory=dict)
@@ -93,6 +105,8 @@ class Cost:
             d["reason"] = self.reason
             return d
         d.update(macs=self.macs, cycles=self.cycles, compute_cycles=self.compute_cycles,
+                 pipeline_cycles=self.pipeline_cycles, startup_cycles=self.startup_cycles,
+                 tail_cycles=self.tail_cycles,
                  latency_ms=self.latency_ms, energy_pj=self.energy_pj, edp=self.edp,
                  edp_js=self.edp_js, utilization=self.utilization, bound=self.bound,
                  energy_by_component=self.energy_by_component,
@@ -145,6 +159,15 @@ def _fills(space: str, child: int, temporal, order) -> tuple[int, int]:
     return fills, distinct
 
 
+def array_passes(acc: Accelerator, spatial) -> int:
+    """Passes a fused array dimension needs for its flattened spatial product (1 when unfused)."""
+    out = 1
+    for a, ad in enumerate(acc.array):
+        if ad.fused:
+            out *= -(-math.prod(int(f) for f in spatial[a]) // ad.size)
+    return out
+
+
 def check_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> int:
     """Reason code (0 = valid) for structure, coverage and capacity."""
     A = len(acc.array)
@@ -161,7 +184,7 @@ def check_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> i
             if f > 1 and DIMS[d] not in acc.array[a].loops:
                 return 1
             prod *= f
-        if prod > acc.array[a].size:
+        if prod > acc.array[a].size and not acc.array[a].fused:
             return 2
     for a in range(A, len(spatial)):
         if any(int(f) != 1 for f in spatial[a]):
@@ -199,11 +222,13 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
 
     acc_count = {lvl: {x: {"reads": 0, "writes": 0} for x in DATA_SPACES} for lvl in ("rf", "glb", "dram")}
     noc_words = {x: 0 for x in DATA_SPACES}
+    fills0, tiles1 = {}, {}
     for x in DATA_SPACES:
         t0 = tile_elems(x, ext0, layer)
         foot = tile_elems(x, ext_s, layer)
-        t1 = tile_elems(x, ext1, layer)
+        t1 = tiles1[x] = tile_elems(x, ext1, layer)
         f0, d0 = _fills(x, 0, temporal, order)
+        fills0[x] = f0
         f1, d1 = _fills(x, 1, temporal, order)
         rf, glb, dram = acc_count["rf"][x], acc_count["glb"][x], acc_count["dram"][x]
         if x in ("W", "I"):
@@ -238,18 +263,30 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
         by_space[x] = ex
     energy = comp["mac"] + comp["rf"] + comp["noc"] + comp["glb"] + comp["dram"]
 
-    compute = math.prod(int(temporal[l][d]) for l in range(3) for d in range(8))
-    terms = {"compute": compute}
+    passes = array_passes(acc, spatial)
+    compute = passes * math.prod(int(temporal[l][d]) for l in range(3) for d in range(8))
+    st = acc.timing.stationary
+    pipeline = fills0[st] * passes * acc.timing.fold_overhead(acc.array) if st is not None else 0
+    # start-up (the first global-buffer tiles of weights and inputs) and tail (the last output
+    # tile) are not overlapped with compute; the rest of the DRAM traffic is
+    dram_bw = acc.dram.bw_words_per_cycle
+    first_in, last_out = tiles1["W"] + tiles1["I"], tiles1["O"]
+    startup, tail = math.ceil(first_in / dram_bw), math.ceil(last_out / dram_bw)
+    terms = {"compute": compute + pipeline}
     rf_bw = acc.rf.bw_words_per_cycle
     if rf_bw:
-        per_pe = sum(acc_count["rf"][x]["reads"] + acc_count["rf"][x]["writes"] for x in DATA_SPACES) / pes
+        per_pe = sum(acc_count["rf"][x]["reads"] + acc_count["rf"][x]["writes"] for x in DATA_SPACES) / pes * passes
         terms["rf"] = math.ceil(per_pe / rf_bw)
-    for lvl in ("glb", "dram"):
-        words = sum(acc_count[lvl][x]["reads"] + acc_count[lvl][x]["writes"] for x in DATA_SPACES)
-        terms[lvl] = math.ceil(words / acc.level(lvl).bw_words_per_cycle)
-    bound = max(BOUNDS, key=lambda b: (terms.get(b, -1), -BOUNDS.index(b)))
-    cycles = terms[bound]
-    return Cost(valid=True, macs=macs, cycles=cycles, compute_cycles=compute, energy_pj=energy,
+    glb_words = sum(acc_count["glb"][x]["reads"] + acc_count["glb"][x]["writes"] for x in DATA_SPACES)
+    terms["glb"] = math.ceil(glb_words / acc.glb.bw_words_per_cycle)
+    dram_words = sum(acc_count["dram"][x]["reads"] + acc_count["dram"][x]["writes"] for x in DATA_SPACES)
+    terms["dram"] = math.ceil((dram_words - first_in - last_out) / dram_bw)
+    cycles = startup + max(terms.values()) + tail
+    # the bound is the busiest resource over the whole layer (DRAM: start-up and tail included)
+    busy = {**terms, "dram": startup + terms["dram"] + tail}
+    bound = max(BOUNDS, key=lambda b: (busy.get(b, -1), -BOUNDS.index(b)))
+    return Cost(valid=True, macs=macs, cycles=cycles, compute_cycles=compute, pipeline_cycles=pipeline,
+                startup_cycles=startup, tail_cycles=tail, energy_pj=energy,
                 energy_by_component=comp, energy_by_space=by_space, accesses=acc_count,
                 utilization=macs / (cycles * acc.num_pes), bound=bound, clock_mhz=acc.clock_mhz)
 

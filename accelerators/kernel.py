@@ -20,7 +20,7 @@ from .spec import Accelerator
 
 COLUMNS = ("reason", "cycles", "energy_pj", "edp", "utilization", "bound", "compute_cycles",
            "e_mac", "e_rf", "e_noc", "e_glb", "e_dram", "e_W", "e_I", "e_O",
-           "dram_words", "glb_words")
+           "dram_words", "glb_words", "pipeline_cycles", "startup_cycles", "tail_cycles")
 COL = {c: i for i, c in enumerate(COLUMNS)}
 NCOL = len(COLUMNS)
 
@@ -31,9 +31,10 @@ _REL_BITS = np.array([sum(1 << i for i, x in enumerate(DATA_SPACES) if d in RELE
 def hw_arrays(acc: Accelerator) -> dict:
     """The accelerator as the flat arrays the kernel takes (computed once per accelerator)."""
     allowed = np.zeros((3, 8), dtype=np.int64)
+    # asize[a] < 0 marks a fused dimension of size -asize[a] (ceil passes over its product)
     asize = np.ones(3, dtype=np.int64)
     for a, ad in enumerate(acc.array):
-        asize[a] = ad.size
+        asize[a] = -ad.size if ad.fused else ad.size
         for loop in ad.loops:
             allowed[a, DIMS.index(loop)] = 1
     # capacities: [level(rf, glb), 0..2 per space | 3 total]; -1 marks "not split"
@@ -54,7 +55,12 @@ def hw_arrays(acc: Accelerator) -> dict:
         en[3, 0, j] = en[3, 1, j] = e[("noc", x)]
     bw = np.array([acc.rf.bw_words_per_cycle or 0.0, acc.glb.bw_words_per_cycle, acc.dram.bw_words_per_cycle])
     bits = np.array([acc.word_bits[x] for x in DATA_SPACES], dtype=np.float64)
-    scal = np.array([acc.mac_energy_pj, float(acc.num_pes), float(len(acc.array))])
+    # scal: MAC energy, #PEs, #array dims, stationary data space of the array timing (-1: none),
+    # cycles per fold
+    st = acc.timing.stationary
+    scal = np.array([acc.mac_energy_pj, float(acc.num_pes), float(len(acc.array)),
+                     float(DATA_SPACES.index(st)) if st is not None else -1.0,
+                     float(acc.timing.fold_overhead(acc.array))])
     return {"allowed": allowed, "asize": asize, "caps": caps, "en": en, "bw": bw, "bits": bits, "scal": scal}
 
 
@@ -100,6 +106,7 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
                 out[b, 0] = 7
                 return
     nA = int(scal[2])
+    passes = 1
     for a in range(3):
         prod = 1
         for d in range(8):
@@ -108,7 +115,9 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
                 out[b, 0] = 1 if a < nA else 2
                 return
             prod *= f
-        if prod > asize[a]:
+        if asize[a] < 0:
+            passes *= (prod - asize[a] - 1) // (-asize[a])
+        elif prod > asize[a]:
             out[b, 0] = 2
             return
     pes = 1
@@ -124,6 +133,7 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
         e0[d] = T[b, 0, d]
         es[d] = T[b, 0, d] * sp
         e1[d] = es[d] * T[b, 1, d]
+    compute *= passes
     # ---- capacity ----
     _tiles(e0, lay, t0)
     _tiles(e1, lay, t1)
@@ -214,25 +224,37 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
         ex += v
         out[b, 12 + x] = ex
     energy = c_mac + c_rf + c_noc + c_glb + c_dram
-    # ---- roofline ----
-    cycles = compute
+    # ---- roofline: start-up + max(steady terms) + tail ----
+    if scal[3] >= 0.0:
+        pipeline = fill0[int(scal[3])] * passes * int(scal[4])
+    else:
+        pipeline = 0
+    steady = compute + pipeline
+    busiest = steady
     bound = 0
     if bw[0] > 0.0:
-        per_pe = (acc[0, 0] + acc[0, 1] + acc[1, 0] + acc[1, 1] + acc[2, 0] + acc[2, 1]) / pes
+        per_pe = (acc[0, 0] + acc[0, 1] + acc[1, 0] + acc[1, 1] + acc[2, 0] + acc[2, 1]) / pes * passes
         t = math.ceil(per_pe / bw[0])
-        if t > cycles:
-            cycles = t
+        steady = max(steady, t)
+        if t > busiest:
+            busiest = t
             bound = 1
     gw = acc[0, 2] + acc[0, 3] + acc[1, 2] + acc[1, 3] + acc[2, 2] + acc[2, 3]
     t = math.ceil(gw / bw[1])
-    if t > cycles:
-        cycles = t
+    steady = max(steady, t)
+    if t > busiest:
+        busiest = t
         bound = 2
     dw = acc[0, 4] + acc[0, 5] + acc[1, 4] + acc[1, 5] + acc[2, 4] + acc[2, 5]
-    t = math.ceil(dw / bw[2])
-    if t > cycles:
-        cycles = t
+    first_in = t1[0] + t1[1]
+    last_out = t1[2]
+    startup = math.ceil(first_in / bw[2])
+    tail = math.ceil(last_out / bw[2])
+    t = math.ceil((dw - first_in - last_out) / bw[2])
+    steady = max(steady, t)
+    if startup + t + tail > busiest:
         bound = 3
+    cycles = startup + steady + tail
     out[b, 0] = 0
     out[b, 1] = cycles
     out[b, 2] = energy
@@ -247,6 +269,9 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
     out[b, 11] = c_dram
     out[b, 15] = dw
     out[b, 16] = gw
+    out[b, 17] = pipeline
+    out[b, 18] = startup
+    out[b, 19] = tail
 
 
 _CHUNK = 4096

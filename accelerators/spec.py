@@ -24,11 +24,68 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 @dataclass(frozen=True)
 class ArrayDim:
+    """One array dimension: ``size`` PEs that may unroll the loop dimensions in ``loops``.
+
+    Unfused (the default), each loop gets its own spatial factor and the factors' product must
+    fit ``size``. ``fused`` (im2col-style, as SCALE-Sim, TPU-like and many FPGA arrays work): the
+    dimension unrolls the flattened product of its loops' spatial factors, however large, in
+    ``ceil(product / size)`` passes (one ceil fold over the product)."""
+
     size: int
     loops: tuple[str, ...]
+    fused: bool = False
 
     def to_dict(self):
-        return {"size": self.size, "loops": list(self.loops)}
+        d = {"size": self.size, "loops": list(self.loops)}
+        if self.fused:
+            d["fused"] = True
+        return d
+
+
+TIMING_KINDS: tuple[str, ...] = ("ideal", "systolic", "multicast")
+
+
+@dataclass(frozen=True)
+class ArrayTiming:
+    """How operands move through the PE array, and what each *fold* costs beyond its iterations.
+
+    A fold is one (re)load of the ``stationary`` operand's register-file tile: the array runs
+    the register-file loops on it, then the next tile comes in.
+
+    - ``ideal``: no cost per fold (the array is a bank of independent MACs).
+    - ``systolic``: operands enter skewed from the array's edges and shift PE to PE. Every fold
+      pays the skew fill and drain, ``sum(size - 1)`` over the array dimensions, and the
+      preload (or, output-stationary, the unload) of the stationary tile, one array row per
+      cycle: ``preload_cycles``, by default the first array dimension's size.
+    - ``multicast``: operands are broadcast on buses (Eyeriss-like NoC); every fold pays
+      ``setup_cycles``.
+
+    ``setup_cycles`` adds to every kind but ``ideal``.
+    """
+
+    kind: str = "ideal"
+    stationary: str | None = None
+    preload_cycles: int | None = None
+    setup_cycles: int = 0
+
+    def fold_overhead(self, array) -> int:
+        """Cycles each fold costs on top of its iterations, on ``array`` (the ArrayDims)."""
+        if self.kind == "systolic":
+            pre = array[0].size if self.preload_cycles is None else self.preload_cycles
+            return pre + sum(a.size - 1 for a in array) + self.setup_cycles
+        if self.kind == "multicast":
+            return self.setup_cycles
+        return 0
+
+    def to_dict(self) -> dict:
+        d = {"kind": self.kind}
+        if self.stationary is not None:
+            d["stationary"] = self.stationary
+        if self.preload_cycles is not None:
+            d["preload_cycles"] = self.preload_cycles
+        if self.setup_cycles:
+            d["setup_cycles"] = self.setup_cycles
+        return d
 
 
 @dataclass(frozen=True)
@@ -67,6 +124,7 @@ class Accelerator:
     clock_mhz: float = 200.0
     energy_table: str = ""
     notes: str = ""
+    timing: ArrayTiming = field(default_factory=ArrayTiming)
 
     # ---- derived ------------------------------------------------------------------------
     @property
@@ -98,6 +156,7 @@ class Accelerator:
             "clock_mhz": self.clock_mhz,
             "word_bits": dict(self.word_bits),
             "array": [a.to_dict() for a in self.array],
+            **({"array_timing": self.timing.to_dict()} if self.timing.kind != "ideal" else {}),
             "rf": self.rf.to_dict(),
             "glb": self.glb.to_dict(),
             "dram": self.dram.to_dict(),
@@ -164,7 +223,7 @@ def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
 
     if not isinstance(d, dict):
         raise AcceleratorError(f"{source}: expected a mapping at top level")
-    known = {"name", "clock_mhz", "word_bits", "array", "rf", "glb", "dram", "mac_energy_pj",
+    known = {"name", "clock_mhz", "word_bits", "array", "array_timing", "rf", "glb", "dram", "mac_energy_pj",
              "noc_energy_pj", "energy_table", "notes"}
     unknown = set(d) - known
     if unknown:
@@ -190,7 +249,15 @@ def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
         bad = [x for x in loops if x not in DIMS]
         if bad:
             raise AcceleratorError(f"{where}: unknown loop dimension(s) {bad} (known: {' '.join(DIMS)})")
-        dims.append(ArrayDim(size=size, loops=tuple(loops)))
+        fused = a.get("fused", False)
+        if not isinstance(fused, bool):
+            raise AcceleratorError(f"{where}: 'fused' must be true or false, got {fused!r}")
+        unknown = set(a) - {"size", "loops", "fused"}
+        if unknown:
+            raise AcceleratorError(f"{where}: unknown field(s) {sorted(unknown)}")
+        if len(set(loops)) != len(loops):
+            raise AcceleratorError(f"{where}: a loop dimension is listed twice in {loops}")
+        dims.append(ArrayDim(size=size, loops=tuple(loops), fused=fused))
     wb = d.get("word_bits", {"W": 16, "I": 16, "O": 16})
     if isinstance(wb, int):
         wb = {k: wb for k in DATA_SPACES}
@@ -213,7 +280,35 @@ def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
         clock_mhz=_num(d, "clock_mhz", source) if "clock_mhz" in d else 200.0,
         energy_table=table.name,
         notes=str(d.get("notes", "")).strip(),
+        timing=_timing(d.get("array_timing"), f"{source}.array_timing"),
     )
+
+
+def _timing(d, where: str) -> ArrayTiming:
+    if d is None:
+        return ArrayTiming()
+    if isinstance(d, str):
+        d = {"kind": d}
+    if not isinstance(d, dict):
+        raise AcceleratorError(f"{where}: expected a mapping with 'kind' ({' | '.join(TIMING_KINDS)})")
+    unknown = set(d) - {"kind", "stationary", "preload_cycles", "setup_cycles"}
+    if unknown:
+        raise AcceleratorError(f"{where}: unknown field(s) {sorted(unknown)}")
+    kind = d.get("kind", "ideal")
+    if kind not in TIMING_KINDS:
+        raise AcceleratorError(f"{where}: kind {kind!r} is not one of {', '.join(TIMING_KINDS)}")
+    st = d.get("stationary")
+    if st is not None and st not in DATA_SPACES:
+        raise AcceleratorError(f"{where}: stationary {st!r} must be one of W, I, O")
+    pre = None if d.get("preload_cycles") is None else _num(d, "preload_cycles", where, positive=False, integer=True)
+    setup = _num(d, "setup_cycles", where, positive=False, integer=True) if "setup_cycles" in d else 0
+    if pre is not None and kind != "systolic":
+        raise AcceleratorError(f"{where}: preload_cycles applies to a systolic array only")
+    t = ArrayTiming(kind=kind, stationary=st, preload_cycles=pre, setup_cycles=setup)
+    if kind != "ideal" and st is None and (kind == "systolic" or setup):
+        raise AcceleratorError(f"{where}: a {kind} array needs 'stationary' (W, I or O): the operand whose "
+                               f"register-file tile each fold loads")
+    return t
 
 
 def preset_names() -> list[str]:

@@ -122,6 +122,8 @@ def _side(result: dict, side: str, workload: str) -> dict:
     layers = []
     for l in nc["layers"]:
         row = {k: l[k] for k in ("name", "macs", "cycles", "latency_ms", "energy_pj", "edp", "utilization", "bound")}
+        # phases of the cycles (runs written before they were reported have none)
+        row.update({k: l.get(k) for k in ("pipeline_cycles", "startup_cycles", "tail_cycles")})
         row["energy_by_component"] = {c: l["energy_by_component"].get(c, 0.0) for c in COMPONENTS}
         row["ratio_to_lower_bound"] = l.get("ratio_to_lower_bound")
         row.update(analyze_layer(l, acc))
@@ -490,16 +492,20 @@ def _blocks(data: dict, images: dict) -> list[tuple]:
             layer_rows.append([lf["name"], fmt(lf["macs"]), fmt(lf["cycles"]), fmt(lf["energy_pj"]), fmt(lf["edp"]),
                                fmt(lb["edp"]), fmt(lf["utilization"]), lf["bound"],
                                fmt(lf["dram_intensity_macs_per_word"])]
-                              + [fmt(lf["energy_by_space"][x]) for x in SPACES])
+                              + [fmt(lf["energy_by_space"][x]) for x in SPACES]
+                              + [fmt(lf[k]) if lf[k] is not None else "-"
+                                 for k in ("pipeline_cycles", "startup_cycles", "tail_cycles")])
         B += [("h2", f"Workload: {w}"),
               ("table", f"totals:{w}", ["", "found", "baseline"], rows),
               ("img", f"per-layer EDP {w}", images[f"layers:{w}"]),
               ("img", f"energy breakdown {w}", images[f"energy:{w}"]),
               ("img", f"roofline {w}", images[f"roofline:{w}"]),
               ("p", "Per layer on the found accelerator (energy by data space from the stored mapping; intensity in "
-                    "MACs per DRAM word):"),
+                    "MACs per DRAM word; pipeline: the array's per-fold cycles; start-up and tail: the first "
+                    "tiles' load and the last write-back, not overlapped with compute):"),
               ("table", f"layers:{w}", ["layer", "MACs", "cycles", "energy (pJ)", "EDP", "EDP baseline", "utilization",
-                                        "bound", "intensity", "energy W (pJ)", "energy I (pJ)", "energy O (pJ)"],
+                                        "bound", "intensity", "energy W (pJ)", "energy I (pJ)", "energy O (pJ)",
+                                        "pipeline", "start-up", "tail"],
                layer_rows)]
     return B
 

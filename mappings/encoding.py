@@ -7,8 +7,8 @@ Layout (``ENCODING_LENGTH = 64`` entries, all in [0, 1]):
 - ``[24:64]`` tiling *ratios*, five per loop dimension (``DIMS`` order): the spatial factor on
   array dimensions 0, 1, 2, then the register-file and global-buffer factors. Each ratio is an
   exponent: the factor is the candidate closest (in log space) to ``limit ** ratio`` where
-  ``limit`` is what remains of the bound (for a spatial slot also capped by the PEs the array
-  dimension has left), so the same vector means "a quarter of the remaining extent, in log
+  ``limit`` is what remains of the bound (for a spatial slot of an unfused array dimension also
+  capped by the PEs it has left), so the same vector means "a quarter of the remaining extent, in log
   terms" on any layer. The DRAM factor takes what remains. Ratios of slots a loop cannot use
   (an array dimension that does not parallelize it) are ignored and encoded as 0.
 
@@ -25,7 +25,7 @@ from accelerators.spec import Accelerator
 from models.layer import DIMS, Layer
 
 from .mapping import Mapping
-from .space import spatial_candidates, temporal_candidates
+from .space import divisors, spatial_candidates, temporal_candidates
 
 NDIM = len(DIMS)
 N_IMPORTANCE = 3 * NDIM
@@ -59,7 +59,7 @@ def encode(mapping: Mapping, layer: Layer, acc: Accelerator) -> np.ndarray:
         rem = layer.bounds[d]
         for a in allowed[d]:
             f = mapping.spatial[a][d]
-            limit = min(rem, left[a])
+            limit = rem if acc.array[a].fused else min(rem, left[a])
             vec[ratio_index(d, a)] = math.log(f) / math.log(limit) if limit > 1 else 0.0
             left[a] //= f
             rem = _cdiv(rem, f)
@@ -102,7 +102,13 @@ def decode_batch(V, layer: Layer, acc: Accelerator):
         for slot, kind in slots:
             ratio = V[:, ratio_index(d, slot)]
             f = np.ones(B, dtype=np.int64)
-            if kind == "s":
+            if kind == "s" and acc.array[slot].fused:  # no PE budget: the product is folded
+                for r in np.unique(rem):
+                    rows = np.nonzero(rem == r)[0]
+                    c = np.array(divisors(int(r)), dtype=np.int64)
+                    f[rows] = _nearest(c, ratio[rows] * np.log(int(r)))
+                S[:, slot, d] = f
+            elif kind == "s":
                 size = acc.array[slot].size
                 keys = rem * (size + 1) + left[:, slot]
                 for key in np.unique(keys):

@@ -49,7 +49,9 @@ class LayerCost:
     def to_dict(self) -> dict:
         l, c = self.layer, self.cost
         return {"name": self.name, "op": l.op, "dims": l.dims, "stride": l.stride, "dilation": l.dilation,
-                "macs": l.macs, "cycles": c.cycles, "latency_ms": c.latency_ms, "energy_pj": c.energy_pj,
+                "macs": l.macs, "cycles": c.cycles, "compute_cycles": c.compute_cycles,
+                "pipeline_cycles": c.pipeline_cycles, "startup_cycles": c.startup_cycles,
+                "tail_cycles": c.tail_cycles, "latency_ms": c.latency_ms, "energy_pj": c.energy_pj,
                 "edp": c.edp, "utilization": c.utilization, "bound": c.bound,
                 "energy_by_component": c.energy_by_component, "lower_bound": self.lower.to_dict(),
                 "ratio_to_lower_bound": self.ratio_to_lower_bound, "mapping": self.mapping.to_dict(),

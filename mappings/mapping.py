@@ -158,6 +158,10 @@ class Mapping:
                     depth += 1
             if l == 1:
                 for a, srow in enumerate(self.spatial):
+                    prod = math.prod(srow)
+                    if acc is not None and a < len(acc.array) and acc.array[a].fused and prod > acc.array[a].size:
+                        lines.append("  " * depth + f"# array dimension {a} (fused, {acc.array[a].size} PEs) folds "
+                                                    f"{prod} iterations in {-(-prod // acc.array[a].size)} passes")
                     for d in range(len(DIMS)):
                         if srow[d] > 1:
                             lines.append("  " * depth + f"spatial_for {DIMS[d].lower()}s{a} in [0:{srow[d]})")

@@ -176,11 +176,12 @@ def _spatial_choices(space: MappingSpace, k: int) -> list[np.ndarray]:
         M, n = len(cur), len(opts)
         nxt = np.repeat(cur, n, axis=0)
         nxt[:, d] = np.tile(opts, (M, 1))
-        cur = nxt[np.all(nxt.prod(axis=1) <= space.array_sizes, axis=1)]
+        cur = nxt[np.all(nxt.prod(axis=1) <= space.array_caps, axis=1)]
         if len(cur) > _MAX_SPATIAL:  # keep the most parallel partial assignments
-            cur = cur[np.argsort(-cur.prod(axis=(1, 2)), kind="stable")[:_MAX_SPATIAL]]
+            par = cur.prod(axis=(1, 2)) / space.passes(cur.prod(axis=1))
+            cur = cur[np.argsort(-par, kind="stable")[:_MAX_SPATIAL]]
     per_dim = cur.prod(axis=2)  # [M, 8] total spatial factor of each loop
-    iters = np.prod(-(-space.bounds // per_dim), axis=1).astype(np.float64)
+    iters = np.prod(-(-space.bounds // per_dim), axis=1).astype(np.float64) * space.passes(cur.prod(axis=1))
     order = np.lexsort((per_dim.prod(axis=1), iters))
     return [cur[i] for i in order[:k]]
 

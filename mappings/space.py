@@ -79,13 +79,22 @@ def temporal_candidates(rem: int) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def dim_splits(bound: int, array_sizes: list[int | None]) -> np.ndarray:
+def array_slot_candidates(rem: int, size: int, fused: bool) -> tuple[int, ...]:
+    """Spatial factors of one loop on one array dimension: on a fused dimension the divisors of
+    what remains (the dimension folds the flattened product itself, so no imperfect factor is
+    needed and no size caps it), else ``spatial_candidates``."""
+    return divisors(rem) if fused else spatial_candidates(rem, size)
+
+
+def dim_splits(bound: int, array_sizes: list[int | None], fused: list[bool] | None = None) -> np.ndarray:
     """All splits ``[t_rf, t_glb, t_dram, s_0, s_1, s_2]`` of one loop bound.
 
-    ``array_sizes[a]`` is the size of array dimension ``a`` if it may take this loop, else None.
+    ``array_sizes[a]`` is the size of array dimension ``a`` if it may take this loop, else None;
+    ``fused[a]`` says that dimension folds the product of its loops (``ArrayDim.fused``).
     Each factor is drawn from the candidates of what remains (rounded up), so the product of a
     split always covers ``bound`` with no more padding than its factors imply.
     """
+    fused = fused or [False] * len(array_sizes)
     rows = []
 
     def rec(rem, slot, cur):
@@ -94,7 +103,7 @@ def dim_splits(bound: int, array_sizes: list[int | None]) -> np.ndarray:
             if size is None:
                 rec(rem, slot + 1, cur + [1])
                 return
-            for v in spatial_candidates(rem, size):
+            for v in array_slot_candidates(rem, size, fused[slot]):
                 rec(_cdiv(rem, v), slot + 1, cur + [v])
             return
         if slot < 5:
@@ -120,8 +129,16 @@ class MappingSpace:
         self.layer, self.acc = layer, acc
         self.bounds = np.array(layer.bounds, dtype=np.int64)
         self.array_sizes = np.ones(3, dtype=np.int64)
+        self.fused = np.zeros(3, dtype=bool)
         for a, ad in enumerate(acc.array):
             self.array_sizes[a] = ad.size
+            self.fused[a] = ad.fused
+        # the largest spatial product each array dimension takes: its size, or for a fused
+        # dimension the product of its loops' bounds (folded in ceil(product / size) passes)
+        self.array_caps = self.array_sizes.copy()
+        for a, ad in enumerate(acc.array):
+            if ad.fused:
+                self.array_caps[a] = max(ad.size, math.prod(layer.dims[x] for x in ad.loops))
         self.bits = np.array([acc.word_bits[x] for x in DATA_SPACES], dtype=np.float64)
         self._caps = []
         for lvl in ("rf", "glb"):
@@ -135,12 +152,12 @@ class MappingSpace:
         self.splits: list[np.ndarray] = []
         for d, dim in enumerate(DIMS):
             sizes = [ad.size if dim in ad.loops else None for ad in acc.array]
-            rows = dim_splits(int(self.bounds[d]), sizes)
+            rows = dim_splits(int(self.bounds[d]), sizes, [ad.fused for ad in acc.array])
             ext0 = np.ones((len(rows), NDIM), dtype=np.int64)
             ext1 = np.ones((len(rows), NDIM), dtype=np.int64)
             ext0[:, d] = rows[:, 0]
             ext1[:, d] = rows[:, 0] * rows[:, 1] * rows[:, 3] * rows[:, 4] * rows[:, 5]
-            ok = np.all(rows[:, 3:6] <= self.array_sizes, axis=1) & self.fits(0, ext0) & self.fits(1, ext1)
+            ok = np.all(rows[:, 3:6] <= self.array_caps, axis=1) & self.fits(0, ext0) & self.fits(1, ext1)
             self.splits.append(rows[ok] if ok.any() else rows[:1])
         # per dimension: register-file extent, global-buffer extent (incl. the array), spatial rows
         self._ext0 = [s[:, 0] for s in self.splits]
@@ -158,6 +175,12 @@ class MappingSpace:
     def size(self) -> int:
         """Number of mappings in the space before the capacity check (splits x order combos)."""
         return math.prod(self.split_counts) * N_ORDER_COMBOS
+
+    def passes(self, products: np.ndarray) -> np.ndarray:
+        """Array passes of spatial products ``products[..., 3]`` per array dimension (fused
+        dimensions fold their product in ``ceil(product / size)`` passes; the others take 1)."""
+        folds = -(-products // self.array_sizes)
+        return np.prod(np.where(self.fused, folds, 1), axis=-1)
 
     # ---- index arrays -> kernel arrays ----------------------------------------------------
     def arrays(self, idx, oc) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -238,7 +261,7 @@ class MappingSpace:
         e0[:, :, d] = self._ext0[d][None, :]
         e1[:, :, d] = self._ext1[d][None, :]
         s = sp[:, None, :] * self._sp[d][None, :, :]
-        ok = np.all(s <= self.array_sizes, axis=2)
+        ok = np.all(s <= self.array_caps, axis=2)
         flat0, flat1 = e0.reshape(M * n, NDIM), e1.reshape(M * n, NDIM)
         ok &= (self.fits(0, flat0) & self.fits(1, flat1)).reshape(M, n)
         return ok, e0, e1, s
@@ -270,7 +293,7 @@ class MappingSpace:
             ext0[:, d] = self._ext0[d][idx[:, d]]
             ext1[:, d] = self._ext1[d][idx[:, d]]
             sp *= self._sp[d][idx[:, d]]
-        return np.all(sp <= self.array_sizes, axis=1) & self.fits(0, ext0) & self.fits(1, ext1)
+        return np.all(sp <= self.array_caps, axis=1) & self.fits(0, ext0) & self.fits(1, ext1)
 
     def sample_indices(self, n: int, rng: np.random.Generator, rounds: int = 8):
         """``n`` valid mappings as ``(idx[n, 8], oc[n])``.

@@ -11,6 +11,8 @@ def cost_lines(cost, lb) -> list[str]:
     comp = ", ".join(f"{k} {v / 1e6:.3f}" for k, v in cost.energy_by_component.items())
     return [
         f"cycles      {cost.cycles:,} ({cost.latency_ms:.4f} ms at {cost.clock_mhz:g} MHz; bound: {cost.bound})",
+        f"  phases    start-up {cost.startup_cycles:,} + steady {cost.cycles - cost.startup_cycles - cost.tail_cycles:,}"
+        f" (compute {cost.compute_cycles:,}, array pipeline {cost.pipeline_cycles:,}) + tail {cost.tail_cycles:,}",
         f"energy      {cost.energy_pj / 1e6:.4f} uJ  ({comp} uJ)",
         f"EDP         {cost.edp:.4e} pJ*cycles",
         f"utilization {100 * cost.utilization:.1f} %",

@@ -36,7 +36,7 @@ def _q(v: float, step: int, lo: int) -> int:
 @dataclass(frozen=True)
 class HardwareSpace:
     envelope: Envelope
-    base: Accelerator  # energy table, word widths and clock come from the envelope's preset
+    base: Accelerator  # energy table, word widths, clock and array timing come from the envelope's preset
 
     @classmethod
     def from_envelope(cls, name: str) -> "HardwareSpace":
@@ -74,6 +74,8 @@ class HardwareSpace:
             "clock_mhz": b.clock_mhz,
             "word_bits": dict(b.word_bits),
             "array": [{"size": s, "loops": l} for s, l in zip(sizes, loops)],
+            # the envelope's array template (how operands move, what a fold costs) carries over
+            "array_timing": b.timing.to_dict(),
             "rf": {"capacity_bytes": rf, "bw_words_per_cycle": None},
             "glb": {"capacity_bytes": glb, "bw_words_per_cycle": b.glb.bw_words_per_cycle},
             "dram": {"bw_words_per_cycle": bw},

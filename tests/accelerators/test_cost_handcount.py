@@ -83,10 +83,15 @@ def test_weight_stationary_2x2():
     # DRAM (36+32+8)*200 = 15200. Total 17660.
     assert c.energy_by_component == {"mac": 144, "rf": 772, "noc": 392, "glb": 1152, "dram": 15200}
     assert c.energy_pj == 17660
-    # Cycles: temporal product 3*3*2*2 = 36 = 144 MACs / 4 PEs; GLB 192/16 = 12; DRAM 76/4 = 19.
-    assert (c.cycles, c.bound, c.utilization) == (36, "compute", 1.0)
-    assert c.edp == 17660 * 36
-    assert row[COL["reason"]] == 0 and row[COL["cycles"]] == 36 and row[COL["energy_pj"]] == 17660
+    # Cycles: nothing at DRAM, so the GLB tiles are the whole layer: start-up loads W 36 + I 32 =
+    # 68 words at 4/cycle = 17 cycles, the tail writes O 8 words = 2 cycles. In between: temporal
+    # product 3*3*2*2 = 36 = 144 MACs / 4 PEs; GLB 192/16 = 12; DRAM 76 - 68 - 8 = 0 words left.
+    # 17 + 36 + 2 = 55. Busiest resource: compute 36 > DRAM 17 + 0 + 2 = 19.
+    assert (c.cycles, c.compute_cycles, c.startup_cycles, c.tail_cycles, c.pipeline_cycles) == (55, 36, 17, 2, 0)
+    assert (c.bound, c.utilization) == ("compute", 144 / (55 * 4))
+    assert c.edp == 17660 * 55
+    assert row[COL["reason"]] == 0 and row[COL["cycles"]] == 55 and row[COL["energy_pj"]] == 17660
+    assert (row[COL["startup_cycles"]], row[COL["tail_cycles"]], row[COL["pipeline_cycles"]]) == (17, 2, 0)
     assert row[COL["dram_words"]] == 76 and row[COL["glb_words"]] == 192
 
 
@@ -114,8 +119,9 @@ def test_output_stationary_2x2():
     # Energy: MAC 144; RF 288+216+296 = 800; NoC (144+72+8)*2 = 448; GLB (72+64+16)*6 = 912;
     # DRAM 76*200 = 15200. Total 17504.
     assert c.energy_pj == 17504
-    assert c.cycles == 36
-    assert row[COL["energy_pj"]] == 17504 and row[COL["cycles"]] == 36
+    # Cycles: start-up (36 + 32) / 4 = 17, 36 temporal iterations, tail 8 / 4 = 2: 55.
+    assert c.cycles == 55
+    assert row[COL["energy_pj"]] == 17504 and row[COL["cycles"]] == 55
 
 
 def test_partial_sums_go_back_to_dram_when_reduction_is_outside():
@@ -146,13 +152,14 @@ def test_partial_sums_go_back_to_dram_when_reduction_is_outside():
 
 def test_padding_costs_cycles_not_energy():
     # K=3 mapped with a spatial factor of 2 and a temporal factor of 2 covers 4: one padded
-    # iteration in four. Utilization = 3/4 of the active PEs' time on a 2-PE array.
+    # iteration in four. Start-up loads W 3 + I 1 words (1 cycle at 4/cycle), the tail writes
+    # O 3 words (1 cycle): 1 + 2 + 1 = 4 cycles on the 4-PE array.
     layer = Layer(name="pad", K=3)
     acc = toy_acc(["K"], ["C"])
     T, S, O = mapping({"K": 2}, {}, {}, [{"K": 2}, {}], ["K", "", ""])
     c, row = both(layer, acc, T, S, O)
-    assert c.valid and c.compute_cycles == 2 and c.cycles == 2
-    assert c.utilization == pytest.approx(3 / (2 * 4))
+    assert c.valid and c.compute_cycles == 2 and c.cycles == 4
+    assert c.utilization == pytest.approx(3 / (4 * 4))
     assert c.energy_by_component["mac"] == 3  # only the 3 real MACs
     assert row[COL["utilization"]] == c.utilization
 
@@ -194,3 +201,74 @@ def test_lower_bound_hand_counted():
     # once (76*200) and the GLB once in and once out (76*12).
     assert lb.energy_pj == 144 + 576 + 76 * 200 + 76 * 12
     # the weight-stationary mapping above reaches the cycle bound exactly.
+
+
+def test_systolic_fold_costs():
+    # The two 2x2 cases above on a systolic array: every fold (register-file load of the
+    # stationary operand) pays the preload (2 rows) and the skew fill + drain (1 + 1): 4 cycles.
+    def systolic(acc, st):
+        return accelerator_from_dict({**acc.to_dict(), "array_timing": {"kind": "systolic", "stationary": st}})
+
+    # Weight-stationary: the GLB loops (Q, P) are irrelevant to W: one fold. 17 + 36 + 4 + 2 = 59.
+    acc = systolic(toy_acc(["K"], ["C"]), "W")
+    T, S, O = mapping({"R": 3, "S": 3}, {"P": 2, "Q": 2}, {}, [{"K": 2}, {"C": 2}], ["SR", "QP", ""])
+    c, row = both(LAYER, acc, T, S, O)
+    assert (c.pipeline_cycles, c.cycles) == (4, 59) and row[COL["cycles"]] == 59
+    # Output-stationary: the GLB loop K (2) is relevant to O: two folds, 8 cycles: 17 + 36 + 8 + 2.
+    acc = systolic(toy_acc(["P"], ["Q"]), "O")
+    T, S, O = mapping({"R": 3, "S": 3, "C": 2}, {"K": 2}, {}, [{"P": 2}, {"Q": 2}], ["SRC", "K", ""])
+    c, row = both(LAYER, acc, T, S, O)
+    assert (c.pipeline_cycles, c.cycles) == (8, 63) and row[COL["pipeline_cycles"]] == 8
+    # The same mapping with inputs stationary: K is irrelevant to I, one fold.
+    c, _ = both(LAYER, systolic(toy_acc(["P"], ["Q"]), "I"), T, S, O)
+    assert c.pipeline_cycles == 4
+    # A broadcast (multicast) array pays its stated setup per fold: 2 folds x 3 cycles.
+    mc = accelerator_from_dict({**toy_acc(["P"], ["Q"]).to_dict(),
+                                "array_timing": {"kind": "multicast", "stationary": "O", "setup_cycles": 3}})
+    c, _ = both(LAYER, mc, T, S, O)
+    assert (c.pipeline_cycles, c.cycles) == (6, 61)
+
+
+@pytest.mark.parametrize("timing, msg", [
+    ({"kind": "wavefront"}, "kind 'wavefront' is not one of"),
+    ({"kind": "systolic"}, "needs 'stationary'"),
+    ({"kind": "systolic", "stationary": "X"}, "stationary 'X' must be one of"),
+    ({"kind": "multicast", "stationary": "W", "preload_cycles": 3}, "preload_cycles applies to a systolic"),
+    ({"kind": "systolic", "stationary": "W", "setup_cycles": -1}, "'setup_cycles' must be >= 0"),
+    ([1, 2], "expected a mapping"),
+])
+def test_bad_array_timing_is_one_clear_error(timing, msg):
+    from models.errors import AcceleratorError
+    with pytest.raises(AcceleratorError, match=msg):
+        accelerator_from_dict({**toy_acc(["K"], ["C"]).to_dict(), "array_timing": timing})
+
+
+def test_fused_systolic_array_is_scalesim_weight_stationary():
+    # SCALE-Sim's weight-stationary fold on R x C = 4 x 4: the rows hold the flattened window
+    # R*S*C = 3*3*8 = 72 (ceil(72 / 4) = 18 row folds), the columns K = 5 (2 column folds);
+    # each of the 36 folds streams T = P*Q = 16 input rows and pays 2R + C - 2 = 10 cycles.
+    # SCALE-Sim: 36 x (16 + 10) = 936 compute cycles.
+    layer = Layer(name="ws", K=5, C=8, P=4, Q=4, R=3, S=3)
+    acc = accelerator_from_dict({
+        "name": "sa4", "clock_mhz": 100, "word_bits": 8,
+        "array": [{"size": 4, "loops": ["C", "R", "S"], "fused": True}, {"size": 4, "loops": ["K"], "fused": True}],
+        "array_timing": {"kind": "systolic", "stationary": "W"},
+        "rf": {"capacity_bytes": 64, "read_energy_pj": 1, "write_energy_pj": 1},
+        "glb": {"capacity_bytes": 1 << 16, "bw_words_per_cycle": 64, "read_energy_pj": 6, "write_energy_pj": 6},
+        "dram": {"bw_words_per_cycle": 8, "read_energy_pj": 200, "write_energy_pj": 200},
+        "mac_energy_pj": 1, "noc_energy_pj": 2,
+    })
+    T, S, O = mapping({"P": 4, "Q": 4}, {}, {}, [{"C": 8, "R": 3, "S": 3}, {"K": 5}], ["QP", "", ""])
+    c, row = both(layer, acc, T, S, O)
+    assert c.valid, c.reason
+    assert (c.compute_cycles, c.pipeline_cycles) == (36 * 16, 36 * 10)
+    # start-up: all weights (5*8*9 = 360) and inputs (8*6*6 = 288) at 8 words/cycle = 81;
+    # tail: 5*16 = 80 outputs = 10 cycles; GLB traffic is far below 936 cycles at 64 words/cycle.
+    assert (c.startup_cycles, c.tail_cycles, c.cycles) == (81, 10, 81 + 936 + 10)
+    assert row[COL["cycles"]] == c.cycles and row[COL["compute_cycles"]] == 576
+    # the 360 MACs per pass are spread over 16 PEs: utilization 5760 / (1027 x 16)
+    assert c.utilization == pytest.approx(layer.macs / (1027 * 16))
+    # unfused, the same spatial factors do not fit the 4-PE rows
+    flat = accelerator_from_dict({**acc.to_dict(), "array": [{"size": 4, "loops": ["C", "R", "S"]},
+                                                             {"size": 4, "loops": ["K"]}]})
+    assert evaluate_mapping(layer, flat, T, S, O).reason == "spatial factors exceed an array dimension's size"

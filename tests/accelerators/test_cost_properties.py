@@ -24,13 +24,18 @@ def layers(draw):
 def accelerators_(draw):
     nd = draw(st.integers(1, 3))
     array = [{"size": draw(st.integers(1, 8)),
-              "loops": draw(st.lists(st.sampled_from(DIMS), min_size=1, max_size=3, unique=True))}
+              "loops": draw(st.lists(st.sampled_from(DIMS), min_size=1, max_size=3, unique=True)),
+              "fused": draw(st.booleans())}
              for _ in range(nd)]
+    kind = draw(st.sampled_from(["ideal", "systolic", "multicast"]))
+    timing = {"kind": kind}
+    if kind != "ideal":
+        timing.update(stationary=draw(st.sampled_from("WIO")), setup_cycles=draw(st.integers(0, 5)))
     split = draw(st.booleans())
     rf_cap = ({x: draw(st.integers(64, 4096)) for x in "WIO"} if split else draw(st.integers(64, 8192)))
     return accelerator_from_dict({
         "name": "rand", "clock_mhz": 200, "word_bits": draw(st.sampled_from([8, 16])),
-        "array": array,
+        "array": array, "array_timing": timing,
         "rf": {"capacity_bytes": rf_cap, "bw_words_per_cycle": draw(st.sampled_from([None, 2, 8]))},
         "glb": {"capacity_bytes": draw(st.integers(4096, 1 << 20)), "bw_words_per_cycle": draw(st.sampled_from([1, 4, 32]))},
         "dram": {"bw_words_per_cycle": draw(st.sampled_from([0.5, 2, 16]))},
@@ -59,10 +64,10 @@ def mapped(draw):
     for d, b in enumerate(layer.bounds):
         rem = b
         for a, ad in enumerate(acc.array):
-            if DIMS[d] in ad.loops and room[a] > 1 and draw(st.booleans()):
-                f = draw(st.integers(1, min(room[a], rem)))
+            if DIMS[d] in ad.loops and (room[a] > 1 or ad.fused) and draw(st.booleans()):
+                f = draw(st.integers(1, rem if ad.fused else min(room[a], rem)))  # fused: any product
                 S[a, d] = f
-                room[a] //= f
+                room[a] = max(1, room[a] // f)
                 rem = -(-rem // f)
         T[:, d] = _split(draw, rem, 3)
     O = np.array([draw(st.permutations(range(8))) for _ in range(3)])
@@ -87,6 +92,14 @@ def test_invariants(case):
     assert row[COL["utilization"]] == c.utilization
     for i, comp in enumerate(("mac", "rf", "noc", "glb", "dram")):
         assert row[COL["e_" + comp]] == c.energy_by_component[comp]
+    for k in ("compute_cycles", "pipeline_cycles", "startup_cycles", "tail_cycles"):
+        assert row[COL[k]] == getattr(c, k)
+    assert c.cycles >= c.startup_cycles + c.compute_cycles + c.pipeline_cycles + c.tail_cycles
+    # an array that pays per fold is never faster than the ideal one on the same mapping
+    ideal = evaluate_mapping(layer, replace(acc, timing=replace(acc.timing, kind="ideal")), T, S, O)
+    assert ideal.cycles <= c.cycles and ideal.pipeline_cycles == 0
+    per_fold = acc.timing.fold_overhead(acc.array)
+    assert c.pipeline_cycles % max(per_fold, 1) == 0 and (per_fold > 0 or c.pipeline_cycles == 0)
     # no NaN, nothing negative
     vals = [c.cycles, c.energy_pj, c.edp, c.utilization] + list(c.energy_by_component.values())
     vals += [v for lvl in c.accesses.values() for x in lvl.values() for v in x.values()]
