@@ -22,7 +22,9 @@ ones that need a word:
   first read the partial sums back (read-modify-write).
 - Fused array dimensions unroll the product of their loops' spatial factors in
   ``ceil(product / size)`` passes: the passes multiply compute cycles and folds, while the
-  footprint and the tiles above the array are those of the whole (virtual) product.
+  footprint and the tiles above the array are those of the whole (virtual) product. The pass
+  loop sits innermost above the register file, so no loop above keeps the tile of a data
+  space a pass changes: its fills are the product of every temporal factor above the RF.
 - Spatial: the parent reads the array's footprint once per fill (multicast of data irrelevant
   to an array dimension; the halo shared by neighbouring PEs); partial sums reduced across an
   array dimension are summed in the network, so the parent sees one write per output.
@@ -159,13 +161,18 @@ def _fills(space: str, child: int, temporal, order) -> tuple[int, int]:
     return fills, distinct
 
 
-def array_passes(acc: Accelerator, spatial) -> int:
-    """Passes a fused array dimension needs for its flattened spatial product (1 when unfused)."""
-    out = 1
+def array_passes(acc: Accelerator, spatial) -> tuple[int, frozenset]:
+    """``(passes, spaces)``: the passes fused array dimensions need for their flattened spatial
+    products (1 when none folds), and the data spaces a pass changes (those indexed by a loop
+    unrolled on a folding dimension)."""
+    out, dims = 1, set()
     for a, ad in enumerate(acc.array):
         if ad.fused:
-            out *= -(-math.prod(int(f) for f in spatial[a]) // ad.size)
-    return out
+            n = -(-math.prod(int(f) for f in spatial[a]) // ad.size)
+            if n > 1:
+                out *= n
+                dims.update(DIMS[d] for d in range(8) if int(spatial[a][d]) > 1)
+    return out, frozenset(x for x in DATA_SPACES if dims & RELEVANT[x])
 
 
 def check_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> int:
@@ -223,11 +230,15 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
     acc_count = {lvl: {x: {"reads": 0, "writes": 0} for x in DATA_SPACES} for lvl in ("rf", "glb", "dram")}
     noc_words = {x: 0 for x in DATA_SPACES}
     fills0, tiles1 = {}, {}
+    passes, pass_spaces = array_passes(acc, spatial)
+    above_rf = math.prod(int(temporal[l][d]) for l in (1, 2) for d in range(8))
     for x in DATA_SPACES:
         t0 = tile_elems(x, ext0, layer)
         foot = tile_elems(x, ext_s, layer)
         t1 = tiles1[x] = tile_elems(x, ext1, layer)
         f0, d0 = _fills(x, 0, temporal, order)
+        if x in pass_spaces:  # the pass loop, innermost above the RF, changes this tile
+            f0 = above_rf
         fills0[x] = f0
         f1, d1 = _fills(x, 1, temporal, order)
         rf, glb, dram = acc_count["rf"][x], acc_count["glb"][x], acc_count["dram"][x]
@@ -263,7 +274,6 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
         by_space[x] = ex
     energy = comp["mac"] + comp["rf"] + comp["noc"] + comp["glb"] + comp["dram"]
 
-    passes = array_passes(acc, spatial)
     compute = passes * math.prod(int(temporal[l][d]) for l in range(3) for d in range(8))
     st = acc.timing.stationary
     pipeline = fills0[st] * passes * acc.timing.fold_overhead(acc.array) if st is not None else 0

@@ -107,16 +107,23 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
                 return
     nA = int(scal[2])
     passes = 1
+    passrel = 0  # bit x: a pass changes data space x
     for a in range(3):
         prod = 1
+        arel = 0
         for d in range(8):
             f = S[b, a, d]
             if f > 1 and (a >= nA or allowed[a, d] == 0):
                 out[b, 0] = 1 if a < nA else 2
                 return
             prod *= f
+            if f > 1:
+                arel |= rel[d]
         if asize[a] < 0:
-            passes *= (prod - asize[a] - 1) // (-asize[a])
+            n = (prod - asize[a] - 1) // (-asize[a])
+            if n > 1:
+                passes *= n
+                passrel |= arel
         elif prod > asize[a]:
             out[b, 0] = 2
             return
@@ -183,6 +190,13 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
     fill0[0] = p0 * all2 if g0 else f1_0
     fill0[1] = p1 * all2 if g1 else f1_1
     fill0[2] = p2 * all2 if g2 else f1_2
+    if passrel:  # the pass loop, innermost above the RF, changes these tiles
+        all1 = 1
+        for d in range(8):
+            all1 *= T[b, 1, d]
+        for x in range(3):
+            if (passrel >> x) & 1:
+                fill0[x] = all1 * all2
     dist0[0] = dg0 * d1_0; dist0[1] = dg1 * d1_1; dist0[2] = dg2 * d1_2
     fill1[0] = f1_0; fill1[1] = f1_1; fill1[2] = f1_2
     dist1[0] = d1_0; dist1[1] = d1_1; dist1[2] = d1_2

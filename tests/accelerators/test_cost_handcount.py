@@ -268,6 +268,14 @@ def test_fused_systolic_array_is_scalesim_weight_stationary():
     assert row[COL["cycles"]] == c.cycles and row[COL["compute_cycles"]] == 576
     # the 360 MACs per pass are spread over 16 PEs: utilization 5760 / (1027 x 16)
     assert c.utilization == pytest.approx(layer.macs / (1027 * 16))
+    # P split into 2 at the GLB: W is irrelevant to P, but the 36 passes sit inside that loop and
+    # each loads other weights, so every (p1, pass) is a fold: 72 folds, 720 pipeline cycles,
+    # and the RF takes the 360 weights twice (720 writes) where one pass over P took them once.
+    T2, S2, O2 = mapping({"P": 2, "Q": 4}, {"P": 2}, {}, [{"C": 8, "R": 3, "S": 3}, {"K": 5}], ["QP", "P", ""])
+    c2, row2 = both(layer, acc, T2, S2, O2)
+    assert (c2.compute_cycles, c2.pipeline_cycles) == (576, 720) and row2[COL["pipeline_cycles"]] == 720
+    assert c.accesses["rf"]["W"]["writes"] == 360 and c2.accesses["rf"]["W"]["writes"] == 720
+    assert row2[COL["energy_pj"]] == c2.energy_pj
     # unfused, the same spatial factors do not fit the 4-PE rows
     flat = accelerator_from_dict({**acc.to_dict(), "array": [{"size": 4, "loops": ["C", "R", "S"]},
                                                              {"size": 4, "loops": ["K"]}]})
