@@ -1,0 +1,69 @@
+"""``codesign validate PEER``: our cost model against a peer tool's checked-in outputs, per layer."""
+from __future__ import annotations
+
+import json
+
+from models.errors import CodesignError
+
+from ._common import emit_json
+
+PEERS = ("scalesim",)
+
+
+def _load(peer: str, path):
+    import importlib
+
+    mod = importlib.import_module(f"codesign.validation.peers.{peer}")
+    try:
+        return mod.load_data(path)
+    except FileNotFoundError:
+        raise CodesignError(f"peer data file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CodesignError(f"cannot read peer data {path or '(built-in)'}: {e}") from None
+
+
+def _scalesim_text(res: dict, per_layer: bool) -> str:
+    lines = [f"SCALE-Sim {res['version']}: our cycles / SCALE-Sim's under SCALE-Sim's own mapping"]
+    lines.append(f"{'config':<10} {'layers':>6} {'steady min':>10} {'max':>6} {'within 5%':>9} {'SRCC':>6}"
+                 f"   {'total min':>9} {'max':>6} {'geomean':>7} {'SRCC':>6}")
+    for name, s in res["summary"].items():
+        lines.append(f"{name:<10} {s['layers']:>6} {s['steady_ratio_min']:>10.3f} {s['steady_ratio_max']:>6.3f} "
+                     f"{s['steady_within_5pct']:>5}/{s['layers']:<3} {s['steady_srcc']:>6.3f}   "
+                     f"{s['total_ratio_min']:>9.3f} {s['total_ratio_max']:>6.3f} {s['total_ratio_geomean']:>7.3f} "
+                     f"{s['total_srcc']:>6.3f}")
+    lines.append("steady: our compute + array pipeline cycles vs SCALE-Sim's Total Cycles; total: our whole latency "
+                 "(start-up + steady + tail) vs its Total Cycles incl. prefetch")
+    if per_layer:
+        lines.append("")
+        lines.append(f"{'config':<10} {'layer':<24} {'ours steady':>12} {'SCALE-Sim':>12} {'ratio':>6} "
+                     f"{'ours total':>12} {'SCALE-Sim':>12} {'ratio':>6}")
+        for r in res["rows"]:
+            lines.append(f"{r['config']:<10} {r['layer']:<24} {r['ours_steady_cycles']:>12,} "
+                         f"{r['scalesim_total_cycles']:>12,} {r['steady_ratio']:>6.3f} {r['ours_cycles']:>12,} "
+                         f"{r['scalesim_total_cycles_incl_prefetch']:>12,} {r['total_ratio']:>6.3f}")
+    return "\n".join(lines)
+
+
+def _run(args) -> int:
+    from codesign.validation.peers import scalesim_compare
+
+    data = _load(args.peer, args.data)
+    try:
+        res = scalesim_compare.compare(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CodesignError(f"peer data {args.data or '(built-in)'} is malformed: {type(e).__name__}: {e}") from None
+    if args.json:
+        emit_json(res)
+    else:
+        print(_scalesim_text(res, args.layers))
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("validate", help="compare the cost model with a peer tool's checked-in outputs, per layer")
+    p.add_argument("peer", choices=PEERS, help="the peer tool (its data: codesign/validation/peers/data/)")
+    p.add_argument("--data", metavar="FILE", help="a data file written by python -m codesign.validation.peers.PEER "
+                                                  "(default: the checked-in one)")
+    p.add_argument("--layers", action="store_true", help="also print every layer")
+    p.add_argument("--json", action="store_true", help="every row and the summary as JSON")
+    p.set_defaults(func=_run)
