@@ -14,7 +14,8 @@ The rules (Timeloop-style reuse analysis on a roofline) are in the project's des
 ones that need a word:
 
 - Tiles are projections of the loop extents below a level, capped at the layer bounds
-  (padding iterations waste cycles but hold no data); input tiles include the halo.
+  (padding iterations waste cycles but hold no data); input tiles include the halo and count
+  only the rows and columns a strided, dilated window reads (``touched_tables``).
 - Fills of a level: walk every temporal loop above it from innermost outward; non-unit loops
   irrelevant to the data space that sit innermost keep the tile (reuse); from the first relevant
   loop outward every loop multiplies the fill count.
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -117,16 +119,40 @@ class Cost:
 
 
 # ---- helpers shared with the lower bound ---------------------------------------------------
+@lru_cache(maxsize=1024)
+def _touched_table(out_len: int, k: int, stride: int, dil: int) -> np.ndarray:
+    """``table[p, r]``: input rows read by ``p`` consecutive output rows of a ``r``-row window
+    (``|{i*stride + j*dil : i < p, j < r}|``), for ``p <= out_len``, ``r <= k``. A strided
+    window that skips rows (1x1 stride 2) or a dilated one reads fewer rows than its bounding
+    box ``(p-1)*stride + (r-1)*dil + 1``."""
+    table = np.zeros((out_len + 1, k + 1), dtype=np.int64)
+    i = np.arange(out_len)[:, None]
+    for r in range(1, k + 1):
+        pos = (i * stride + np.arange(r)[None, :] * dil).ravel()  # row-major: output row i first
+        first = np.full(pos.max() + 1, out_len, dtype=np.int64)
+        np.minimum.at(first, pos, np.repeat(np.arange(out_len), r))
+        new_per_row = np.bincount(first[first < out_len], minlength=out_len)
+        table[1:, r] = np.cumsum(new_per_row)
+    table.flags.writeable = False
+    return table
+
+
+def touched_tables(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+    """Input rows and columns read by ``p x r`` and ``q x s`` window extents of ``layer``."""
+    return (_touched_table(layer.P, layer.R, layer.stride, layer.dilation),
+            _touched_table(layer.Q, layer.S, layer.stride, layer.dilation))
+
+
 def tile_elems(space: str, ext, layer: Layer) -> int:
-    """Elements of ``space`` touched by loop extents ``ext`` (DIMS order), capped at the layer."""
+    """Elements of ``space`` touched by loop extents ``ext`` (DIMS order), capped at the layer;
+    input tiles count the rows and columns a strided, dilated window actually reads."""
     g, n, k, c, p, q, r, s = (min(int(e), b) for e, b in zip(ext, layer.bounds))
     if space == "W":
         return g * k * c * r * s
     if space == "O":
         return g * n * k * p * q
-    h = min((p - 1) * layer.stride + (r - 1) * layer.dilation + 1, layer.H)
-    w = min((q - 1) * layer.stride + (s - 1) * layer.dilation + 1, layer.W_in)
-    return g * n * c * h * w
+    th, tw = touched_tables(layer)
+    return g * n * c * int(th[p, r]) * int(tw[q, s])
 
 
 def access_energies(acc: Accelerator) -> dict:
@@ -316,16 +342,9 @@ class LowerBound:
         return {"cycles": self.cycles, "energy_pj": self.energy_pj, "dram_words": self.dram_words, "edp": self.edp}
 
 
-def _touched(out_len: int, k: int, stride: int, dil: int) -> int:
-    """Input rows (or cols) actually read by a strided, dilated window."""
-    return len({p * stride + r * dil for p in range(out_len) for r in range(k)})
-
-
 def compulsory_words(layer: Layer) -> dict:
     """Words every mapping must move from DRAM: each weight, each touched input, each output."""
-    h = _touched(layer.P, layer.R, layer.stride, layer.dilation)
-    w = _touched(layer.Q, layer.S, layer.stride, layer.dilation)
-    return {"W": layer.weight_elems, "I": layer.G * layer.N * layer.C * h * w, "O": layer.output_elems}
+    return {x: tile_elems(x, layer.bounds, layer) for x in DATA_SPACES}
 
 
 def lower_bound(layer: Layer, acc: Accelerator) -> LowerBound:

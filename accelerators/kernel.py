@@ -15,7 +15,7 @@ from numba import njit, prange
 
 from models.layer import DATA_SPACES, DIMS, RELEVANT, Layer
 
-from .cost import BOUNDS, COMPONENTS, REASONS, access_energies
+from .cost import BOUNDS, COMPONENTS, REASONS, access_energies, touched_tables
 from .spec import Accelerator
 
 COLUMNS = ("reason", "cycles", "energy_pj", "edp", "utilization", "bound", "compute_cycles",
@@ -65,8 +65,12 @@ def hw_arrays(acc: Accelerator) -> dict:
 
 
 def layer_array(layer: Layer) -> np.ndarray:
-    return np.array(list(layer.bounds) + [layer.stride, layer.dilation, layer.H, layer.W_in, layer.macs],
+    """Bounds, stride, dilation, H, W, MACs, then the touched-row table ``[P+1, R+1]`` and the
+    touched-column table ``[Q+1, S+1]`` (``cost.touched_tables``) flattened."""
+    th, tw = touched_tables(layer)
+    head = np.array(list(layer.bounds) + [layer.stride, layer.dilation, layer.H, layer.W_in, layer.macs],
                     dtype=np.int64)
+    return np.concatenate([head, th.ravel(), tw.ravel()])
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -75,8 +79,8 @@ def _tile(space, g, n, k, c, p, q, r, s, lay):
         return g * k * c * r * s
     if space == 2:
         return g * n * k * p * q
-    h = min((p - 1) * lay[8] + (r - 1) * lay[9] + 1, lay[10])
-    w = min((q - 1) * lay[8] + (s - 1) * lay[9] + 1, lay[11])
+    h = lay[13 + p * (lay[6] + 1) + r]
+    w = lay[13 + (lay[4] + 1) * (lay[6] + 1) + q * (lay[7] + 1) + s]
     return g * n * c * h * w
 
 

@@ -25,6 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from accelerators.cost import touched_tables
 from accelerators.spec import Accelerator
 from models.errors import MappingError
 from models.layer import DATA_SPACES, DIMS, Layer
@@ -214,12 +215,10 @@ class MappingSpace:
     # ---- capacity -------------------------------------------------------------------------
     def _tile_words(self, ext: np.ndarray) -> np.ndarray:
         """Words of W, I, O touched by loop extents ``ext[M, 8]`` (capped at the layer)."""
-        L = self.layer
         e = np.minimum(ext, self.bounds)
         g, n, k, c, p, q, r, s = (e[:, i] for i in range(NDIM))
-        h = np.minimum((p - 1) * L.stride + (r - 1) * L.dilation + 1, L.H)
-        w = np.minimum((q - 1) * L.stride + (s - 1) * L.dilation + 1, L.W_in)
-        return np.stack([g * k * c * r * s, g * n * c * h * w, g * n * k * p * q], axis=1)
+        th, tw = touched_tables(self.layer)
+        return np.stack([g * k * c * r * s, g * n * c * th[p, r] * tw[q, s], g * n * k * p * q], axis=1)
 
     def fits(self, level: int, ext: np.ndarray) -> np.ndarray:
         """Which rows of loop extents ``ext[M, 8]`` fit level 0 (RF, per PE) or 1 (GLB)."""

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from accelerators import accelerator_from_dict
-from accelerators.cost import evaluate_mapping, lower_bound
+from accelerators.cost import compulsory_words, evaluate_mapping, lower_bound
 from accelerators.kernel import COL, evaluate_batch
 from models import DIMS, Layer
 
@@ -280,3 +280,22 @@ def test_fused_systolic_array_is_scalesim_weight_stationary():
     flat = accelerator_from_dict({**acc.to_dict(), "array": [{"size": 4, "loops": ["C", "R", "S"]},
                                                              {"size": 4, "loops": ["K"]}]})
     assert evaluate_mapping(layer, flat, T, S, O).reason == "spatial factors exceed an array dimension's size"
+
+
+def test_strided_window_moves_only_the_rows_it_reads():
+    # 1x1 conv, stride 2, 3x3 outputs, 2 channels: the window's bounding box is 5x5 per channel,
+    # but it reads rows and columns 0, 2, 4 only: 3x3 = 9 inputs per channel, 18 in all (the
+    # bounding box would move 50). The same count at every level and in the lower bound.
+    layer = Layer(name="s2", K=2, C=2, P=3, Q=3, stride=2)
+    acc = toy_acc(["K"], ["C"])
+    T, S, O = mapping({}, {"P": 3, "Q": 3}, {}, [{"K": 2}, {"C": 2}], ["", "QP", ""])
+    c, row = both(layer, acc, T, S, O)
+    assert c.accesses["dram"]["I"]["reads"] == 18 and compulsory_words(layer)["I"] == 18
+    # RF: each of the 9 output pixels brings one input per PE (4 PEs): 36 writes; the GLB
+    # sends the 2-channel footprint of one pixel (2 words) per pixel: 18 reads.
+    assert c.accesses["rf"]["I"]["writes"] == 36 and c.accesses["glb"]["I"]["reads"] == 18
+    assert row[COL["energy_pj"]] == c.energy_pj and row[COL["cycles"]] == c.cycles
+    # dilation 2, 3x3 window, one output row of 2: reads rows {0, 2, 4} and columns {0, 2, 4, 6}
+    # (stride 2, 2 outputs x 3 taps) = 3 x 4 = 12 of the 5 x 7 bounding box
+    dil = Layer(name="d2", P=1, Q=2, R=3, S=3, stride=2, dilation=2)
+    assert compulsory_words(dil)["I"] == 12
