@@ -19,6 +19,26 @@ def add_arguments(p) -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--zigzag-python", metavar="PY", help="python of a ZigZag 3.9.1 environment: also time ZigZag's "
+                                                        "cost model in this run (one peer layer on tpu_like)")
+
+
+def zigzag_rate(python: str | None) -> dict:
+    """ZigZag's cost-model evaluations per second: measured now with ``python`` (its own
+    environment) on one peer layer, else the rate of the checked-in peer run."""
+    from codesign.validation.peers import zigzag as zz
+
+    if python:
+        from codesign.validation.peers.layerset import peer_layers
+
+        layer = next(l for l in peer_layers() if l.name == "r18.layer3.conv")
+        recs = [r for r in zz.run_runner(python, zz.make_job([layer], ["tpu_like"])) if "search" in r]
+        ev = sum(r["search"]["evaluations"] for r in recs)
+        sec = sum(r["search"]["eval_seconds"] for r in recs)
+        return {"evals_per_s": ev / sec, "source": "measured in this run (r18.layer3.conv on tpu_like)"}
+    tp = zz.load_data()["throughput"]
+    return {"evals_per_s": tp["evaluations_per_second"],
+            "source": "the checked-in ZigZag run (not this run; pass --zigzag-python to measure it here)"}
 
 
 def _divisor_table(n: int) -> np.ndarray:
@@ -98,8 +118,12 @@ def run(args) -> dict:
         vtimes.append(time.perf_counter() - t0)
     vtimes = vtimes[1:]
     med = statistics.median(times)
+    zz = zigzag_rate(getattr(args, "zigzag_python", None))
     return {
         "evals_per_s": n / med,
+        "zigzag_evals_per_s": zz["evals_per_s"],
+        "ratio_to_zigzag": n / med / zz["evals_per_s"],
+        "zigzag_source": zz["source"],
         "evals_per_s_min_max": [n / max(times), n / min(times)],
         "valid_fraction": valid / n,
         "valid_evals_per_s": valid / statistics.median(vtimes) if valid else 0.0,
@@ -119,4 +143,6 @@ def format_text(r: dict) -> str:
     return (f"{r['evals_per_s'] / 1e6:.2f} M evaluations/s on {r['cores']} core(s) "
             f"({r['mappings']:,} random mappings of {r['layers']} {r['workload']} layers on "
             f"{r['accelerator']}; {100 * r['valid_fraction']:.1f} % valid; valid-only "
-            f"{r['valid_evals_per_s'] / 1e6:.2f} M/s; JIT warm-up {r['jit_warmup_s']:.1f} s)")
+            f"{r['valid_evals_per_s'] / 1e6:.2f} M/s; JIT warm-up {r['jit_warmup_s']:.1f} s)\n"
+            f"ZigZag's cost model: {r['zigzag_evals_per_s']:.0f} evaluations/s ({r['zigzag_source']}): "
+            f"{r['ratio_to_zigzag']:,.0f}x")
