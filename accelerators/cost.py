@@ -78,7 +78,7 @@ class Cost:
     reason: str = ""
     macs: int = 0
     cycles: int = 0
-    compute_cycles: int = 0   # iterations of the temporal loops (padding included)
+    compute_cycles: int = 0   # temporal iterations (padding included) times fused-array passes
     pipeline_cycles: int = 0  # per-fold array costs (fill, drain, preload, setup)
     startup_cycles: int = 0   # first weight and input tiles from DRAM, before compute
     tail_cycles: int = 0      # last output tile to DRAM, after compute
