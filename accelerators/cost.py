@@ -137,22 +137,64 @@ def _touched_table(out_len: int, k: int, stride: int, dil: int) -> np.ndarray:
     return table
 
 
-def touched_tables(layer: Layer) -> tuple[np.ndarray, np.ndarray]:
-    """Input rows and columns read by ``p x r`` and ``q x s`` window extents of ``layer``."""
-    return (_touched_table(layer.P, layer.R, layer.stride, layer.dilation),
-            _touched_table(layer.Q, layer.S, layer.stride, layer.dilation))
+@lru_cache(maxsize=1024)
+def _real_tables(out_len: int, k: int, stride: int, dil: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(mean, most)[p, r]``: input rows that are real data (not zero padding) in a tile of
+    ``p`` output rows and ``r`` window rows, averaged over (``mean``) and maximal among
+    (``most``) the tiles of the layer's grid.
+
+    The grid follows the model's tile convention (every tile is a full ``p x r`` tile: the last
+    one along each axis is shifted back inside the layer), so without padding both tables equal
+    ``_touched_table``. Real rows are ``[pad, H - pad)`` of the ``H``-row padded input."""
+    touched = _touched_table(out_len, k, stride, dil)
+    if pad == 0:
+        return touched.astype(np.float64), touched
+    span = (out_len - 1) * stride + (k - 1) * dil + 1
+    lo, hi = pad, max(pad + 1, span - pad)
+    mean = np.zeros((out_len + 1, k + 1))
+    most = np.zeros((out_len + 1, k + 1), dtype=np.int64)
+    for p in range(1, out_len + 1):
+        for r in range(1, k + 1):
+            base = np.unique((np.arange(p)[:, None] * stride + np.arange(r)[None, :] * dil).ravel())
+            i0 = np.minimum(np.arange(-(-out_len // p)) * p, out_len - p)
+            j0 = np.minimum(np.arange(-(-k // r)) * r, k - r)
+            off = (i0[:, None] * stride + j0[None, :] * dil).ravel()
+            n = np.searchsorted(base, hi - off) - np.searchsorted(base, lo - off)
+            mean[p, r] = n.mean()
+            most[p, r] = n.max()
+    mean.flags.writeable = False
+    most.flags.writeable = False
+    return mean, most
 
 
-def tile_elems(space: str, ext, layer: Layer) -> int:
+def touched_tables(layer: Layer, stores_padding: bool = False, capacity: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Input rows and columns in tiles of ``p x r`` and ``q x s`` window extents of ``layer``.
+
+    Rows of zero padding count only when the accelerator ``stores_padding``; otherwise a tile
+    counts its real rows, averaged over the layer's tiles (the traffic tables, float) or the
+    most any tile holds (``capacity``, integers)."""
+    if stores_padding:
+        return (_touched_table(layer.P, layer.R, layer.stride, layer.dilation),
+                _touched_table(layer.Q, layer.S, layer.stride, layer.dilation))
+    rows = _real_tables(layer.P, layer.R, layer.stride, layer.dilation, layer.padding)
+    cols = _real_tables(layer.Q, layer.S, layer.stride, layer.dilation, layer.padding)
+    i = 1 if capacity else 0
+    return rows[i], cols[i]
+
+
+def tile_elems(space: str, ext, layer: Layer, stores_padding: bool = False, capacity: bool = False):
     """Elements of ``space`` touched by loop extents ``ext`` (DIMS order), capped at the layer;
-    input tiles count the rows and columns a strided, dilated window actually reads."""
+    input tiles count the rows and columns a strided, dilated window actually reads, without
+    zero padding unless the accelerator stores it (``touched_tables``)."""
     g, n, k, c, p, q, r, s = (min(int(e), b) for e, b in zip(ext, layer.bounds))
     if space == "W":
         return g * k * c * r * s
     if space == "O":
         return g * n * k * p * q
-    th, tw = touched_tables(layer)
-    return g * n * c * int(th[p, r]) * int(tw[q, s])
+    th, tw = touched_tables(layer, stores_padding, capacity)
+    if th.dtype == np.int64:
+        return g * n * c * int(th[p, r]) * int(tw[q, s])
+    return g * n * c * float(th[p, r]) * float(tw[q, s])
 
 
 def access_energies(acc: Accelerator) -> dict:
@@ -168,11 +210,24 @@ def access_energies(acc: Accelerator) -> dict:
     return out
 
 
-def _fills(space: str, child: int, temporal, order) -> tuple[int, int]:
-    """(fill count, distinct tiles) of ``space`` at level ``child`` from the loops above it."""
+def transfer_weights(acc: Accelerator, level: str) -> tuple[dict, float]:
+    """``(weight per data space, denominator)``: a level moves ``sum(words[x] * weight[x])``
+    in ``ceil(that / denominator)`` cycles. Bandwidth in words: every word weighs 1; in bits:
+    a word weighs its width. ``(None, 0)`` when the level is never a roof."""
+    m = acc.level(level)
+    if m.bw_bits_per_cycle is not None:
+        return {x: acc.word_bits[x] for x in DATA_SPACES}, m.bw_bits_per_cycle
+    if m.bw_words_per_cycle is None:
+        return None, 0.0
+    return {x: 1 for x in DATA_SPACES}, m.bw_words_per_cycle
+
+
+def _fills(space: str, levels, temporal, order) -> tuple[int, int]:
+    """(fill count, distinct tiles) of ``space`` at a level whose parent loops are ``levels``
+    (innermost level first)."""
     rel = RELEVANT[space]
     fills, distinct, started = 1, 1, False
-    for lvl in range(child + 1, 3):
+    for lvl in levels:
         for d in order[lvl]:
             f = int(temporal[lvl][d])
             if f == 1:
@@ -201,6 +256,57 @@ def array_passes(acc: Accelerator, spatial) -> tuple[int, frozenset]:
     return out, frozenset(x for x in DATA_SPACES if dims & RELEVANT[x])
 
 
+@dataclass
+class _Tiles:
+    """Per data space: tiles, fills and distinct tiles at the levels that hold it. A space the
+    register file bypasses has a one-element operand "tile" in the PE (no storage, no RF
+    access; its fills walk the RF loops too); one the global buffer bypasses moves between the
+    array and DRAM, so its GLB tile and fills are those of the array's footprint."""
+
+    t0: dict
+    foot: dict
+    t1: dict
+    cap0: dict
+    cap1: dict
+    f0: dict
+    d0: dict
+    f1: dict
+    d1: dict
+
+
+def _tiles(layer: Layer, acc: Accelerator, temporal, spatial, order) -> _Tiles:
+    sp = [math.prod(int(spatial[a][d]) for a in range(len(spatial))) for d in range(8)]
+    ext0 = [int(temporal[0][d]) for d in range(8)]
+    ext_s = [ext0[d] * sp[d] for d in range(8)]
+    ext1 = [ext_s[d] * int(temporal[1][d]) for d in range(8)]
+    passes, pass_spaces = array_passes(acc, spatial)
+    above_rf = math.prod(int(temporal[l][d]) for l in (1, 2) for d in range(8))
+    pad = acc.stores_padding
+    T = _Tiles(*({} for _ in range(9)))
+    for x in DATA_SPACES:
+        if acc.rf.holds(x):
+            T.t0[x] = tile_elems(x, ext0, layer, pad)
+            T.cap0[x] = tile_elems(x, ext0, layer, pad, capacity=True)
+            T.foot[x] = tile_elems(x, ext_s, layer, pad)
+            f0, d0 = _fills(x, (1, 2), temporal, order)
+            if x in pass_spaces:  # the pass loop, innermost above the RF, changes this tile
+                f0 = above_rf
+        else:
+            T.t0[x], T.cap0[x] = 1, 0
+            T.foot[x] = tile_elems(x, sp, layer, pad)
+            f0, d0 = _fills(x, (0, 1, 2), temporal, order)
+            if x in pass_spaces:
+                f0 = _fills(x, (0,), temporal, order)[0] * above_rf
+        T.f0[x], T.d0[x] = f0, d0
+        if acc.glb.holds(x):
+            T.t1[x] = tile_elems(x, ext1, layer, pad)
+            T.cap1[x] = tile_elems(x, ext1, layer, pad, capacity=True)
+            T.f1[x], T.d1[x] = _fills(x, (2,), temporal, order)
+        else:
+            T.t1[x], T.cap1[x], T.f1[x], T.d1[x] = T.foot[x], 0, f0, d0
+    return T
+
+
 def check_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> int:
     """Reason code (0 = valid) for structure, coverage and capacity."""
     A = len(acc.array)
@@ -226,14 +332,29 @@ def check_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> i
         cover = math.prod(int(temporal[l][d]) for l in range(3)) * math.prod(int(spatial[a][d]) for a in range(len(spatial)))
         if cover < bound:
             return 3
-    sp = [math.prod(int(spatial[a][d]) for a in range(len(spatial))) for d in range(8)]
-    ext0 = [int(temporal[0][d]) for d in range(8)]
-    ext1 = [int(temporal[0][d]) * sp[d] * int(temporal[1][d]) for d in range(8)]
-    for lvl, ext, code in (("rf", ext0, 5), ("glb", ext1, 6)):
+    return _capacity_reason(acc, _tiles(layer, acc, temporal, spatial, order))
+
+
+def buffer_need_bytes(acc: Accelerator, level: str, tiles: dict, fills: dict) -> dict:
+    """Bytes each data space takes at ``level`` (``rf`` per PE, or ``glb``): its tile, twice
+    over when the level is double-buffered and the tile is refilled during the layer."""
+    m = acc.level(level)
+    out = {}
+    for x in DATA_SPACES:
+        if not m.holds(x):
+            out[x] = 0.0
+            continue
+        copies = 2 if m.buffering == "double" and fills[x] > 1 else 1
+        out[x] = copies * tiles[x] * acc.word_bits[x] / 8
+    return out
+
+
+def _capacity_reason(acc: Accelerator, T: _Tiles) -> int:
+    for lvl, tiles, fills, code in (("rf", T.cap0, T.f0, 5), ("glb", T.cap1, T.f1, 6)):
         m = acc.level(lvl)
-        need = {x: tile_elems(x, ext, layer) * acc.word_bits[x] / 8 for x in DATA_SPACES}
+        need = buffer_need_bytes(acc, lvl, tiles, fills)
         if m.split_bytes:
-            if any(need[x] > m.split_bytes.get(x, 0) for x in DATA_SPACES):
+            if any(need[x] > m.split_bytes.get(x, 0) for x in DATA_SPACES if m.holds(x)):
                 return code
         elif sum(need.values()) > m.capacity_bytes:
             return code
@@ -249,38 +370,33 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
     nsp = len(spatial)
     sp = [math.prod(int(spatial[a][d]) for a in range(nsp)) for d in range(8)]
     pes = math.prod(sp)  # active PEs
-    ext0 = [int(temporal[0][d]) for d in range(8)]
-    ext_s = [ext0[d] * sp[d] for d in range(8)]
-    ext1 = [ext_s[d] * int(temporal[1][d]) for d in range(8)]
+    passes, _ = array_passes(acc, spatial)
+    T = _tiles(layer, acc, temporal, spatial, order)
 
     acc_count = {lvl: {x: {"reads": 0, "writes": 0} for x in DATA_SPACES} for lvl in ("rf", "glb", "dram")}
     noc_words = {x: 0 for x in DATA_SPACES}
-    fills0, tiles1 = {}, {}
-    passes, pass_spaces = array_passes(acc, spatial)
-    above_rf = math.prod(int(temporal[l][d]) for l in (1, 2) for d in range(8))
     for x in DATA_SPACES:
-        t0 = tile_elems(x, ext0, layer)
-        foot = tile_elems(x, ext_s, layer)
-        t1 = tiles1[x] = tile_elems(x, ext1, layer)
-        f0, d0 = _fills(x, 0, temporal, order)
-        if x in pass_spaces:  # the pass loop, innermost above the RF, changes this tile
-            f0 = above_rf
-        fills0[x] = f0
-        f1, d1 = _fills(x, 1, temporal, order)
+        t0, foot, t1 = T.t0[x], T.foot[x], T.t1[x]
+        f0, d0, f1, d1 = T.f0[x], T.d0[x], T.f1[x], T.d1[x]
         rf, glb, dram = acc_count["rf"][x], acc_count["glb"][x], acc_count["dram"][x]
+        in_rf, in_glb = acc.rf.holds(x), acc.glb.holds(x)
         if x in ("W", "I"):
-            rf["reads"] += macs
-            rf["writes"] += f0 * t0 * pes
+            if in_rf:
+                rf["reads"] += macs
+                rf["writes"] += f0 * t0 * pes
             noc_words[x] += f0 * t0 * pes
-            glb["reads"] += f0 * foot
-            glb["writes"] += f1 * t1
+            if in_glb:
+                glb["reads"] += f0 * foot
+                glb["writes"] += f1 * t1
             dram["reads"] += f1 * t1
         else:
-            rf["reads"] += macs + f0 * t0 * pes            # MAC read-modify-write + drains
-            rf["writes"] += macs + (f0 - d0) * t0 * pes    # MAC updates + partial-sum refills
+            if in_rf:
+                rf["reads"] += macs + f0 * t0 * pes            # MAC read-modify-write + drains
+                rf["writes"] += macs + (f0 - d0) * t0 * pes    # MAC updates + partial-sum refills
             noc_words[x] += (2 * f0 - d0) * t0 * pes
-            glb["writes"] += f0 * foot + (f1 - d1) * t1
-            glb["reads"] += (f0 - d0) * foot + f1 * t1
+            if in_glb:
+                glb["writes"] += f0 * foot + (f1 - d1) * t1
+                glb["reads"] += (f0 - d0) * foot + f1 * t1
             dram["writes"] += f1 * t1
             dram["reads"] += (f1 - d1) * t1
 
@@ -302,21 +418,31 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
 
     compute = passes * math.prod(int(temporal[l][d]) for l in range(3) for d in range(8))
     st = acc.timing.stationary
-    pipeline = fills0[st] * passes * acc.timing.fold_overhead(acc.array) if st is not None else 0
-    # start-up (the first global-buffer tiles of weights and inputs) and tail (the last output
+    pipeline = T.f0[st] * passes * acc.timing.fold_overhead(acc.array) if st is not None else 0
+
+    def moved(lvl):  # weighted words a level moves (see transfer_weights)
+        w, _ = transfer_weights(acc, lvl)
+        return sum((acc_count[lvl][x]["reads"] + acc_count[lvl][x]["writes"]) * w[x] for x in DATA_SPACES)
+
+    # start-up (the first DRAM-side tiles of weights and inputs) and tail (the last output
     # tile) are not overlapped with compute; the rest of the DRAM traffic is
-    dram_bw = acc.dram.bw_words_per_cycle
-    first_in, last_out = tiles1["W"] + tiles1["I"], tiles1["O"]
+    wd, dram_bw = transfer_weights(acc, "dram")
+    first_in = T.t1["W"] * wd["W"] + T.t1["I"] * wd["I"]
+    last_out = T.t1["O"] * wd["O"]
     startup, tail = math.ceil(first_in / dram_bw), math.ceil(last_out / dram_bw)
-    terms = {"compute": compute + pipeline}
-    rf_bw = acc.rf.bw_words_per_cycle
+    terms = {}
+    wr_, rf_bw = transfer_weights(acc, "rf")
     if rf_bw:
-        per_pe = sum(acc_count["rf"][x]["reads"] + acc_count["rf"][x]["writes"] for x in DATA_SPACES) / pes * passes
-        terms["rf"] = math.ceil(per_pe / rf_bw)
-    glb_words = sum(acc_count["glb"][x]["reads"] + acc_count["glb"][x]["writes"] for x in DATA_SPACES)
-    terms["glb"] = math.ceil(glb_words / acc.glb.bw_words_per_cycle)
-    dram_words = sum(acc_count["dram"][x]["reads"] + acc_count["dram"][x]["writes"] for x in DATA_SPACES)
-    terms["dram"] = math.ceil((dram_words - first_in - last_out) / dram_bw)
+        terms["rf"] = math.ceil(moved("rf") / pes * passes / rf_bw)
+    terms["glb"] = math.ceil(moved("glb") / transfer_weights(acc, "glb")[1])
+    terms["dram"] = math.ceil((moved("dram") - first_in - last_out) / dram_bw)
+    # a single-buffered level cannot load while the array works: its transfers add to compute
+    serial = compute + pipeline
+    if acc.rf.buffering == "single":
+        serial += terms["glb"]
+    if acc.glb.buffering == "single":
+        serial += terms["dram"]
+    terms["compute"] = serial
     cycles = startup + max(terms.values()) + tail
     # the bound is the busiest resource over the whole layer (DRAM: start-up and tail included)
     busy = {**terms, "dram": startup + terms["dram"] + tail}
@@ -342,24 +468,28 @@ class LowerBound:
         return {"cycles": self.cycles, "energy_pj": self.energy_pj, "dram_words": self.dram_words, "edp": self.edp}
 
 
-def compulsory_words(layer: Layer) -> dict:
-    """Words every mapping must move from DRAM: each weight, each touched input, each output."""
-    return {x: tile_elems(x, layer.bounds, layer) for x in DATA_SPACES}
+def compulsory_words(layer: Layer, stores_padding: bool = False) -> dict:
+    """Words every mapping must move from DRAM: each weight, each touched input (its zero
+    padding only when the accelerator stores it), each output."""
+    # a whole-layer tile is one tile: its real-row count is an exact integer
+    return {x: int(round(tile_elems(x, layer.bounds, layer, stores_padding))) for x in DATA_SPACES}
 
 
 def lower_bound(layer: Layer, acc: Accelerator) -> LowerBound:
     """A bound no mapping can beat: ``ceil(MACs/#PEs)`` cycles, compulsory DRAM traffic, and the
     energy of the MACs, their register-file accesses and one pass of every compulsory word
-    through DRAM and the global buffer."""
-    comp = compulsory_words(layer)
+    through DRAM and the global buffer (the levels that hold it)."""
+    comp = compulsory_words(layer, acc.stores_padding)
     e = access_energies(acc)
     energy = layer.macs * acc.mac_energy_pj
-    energy += layer.macs * (e[("rf", "W")][0] + e[("rf", "I")][0] + e[("rf", "O")][0] + e[("rf", "O")][1])
-    for x in ("W", "I"):
-        energy += comp[x] * (e[("dram", x)][0] + e[("glb", x)][1] + e[("glb", x)][0])
-    energy += comp["O"] * (e[("dram", "O")][1] + e[("glb", "O")][0] + e[("glb", "O")][1])
+    rf_reads = [e[("rf", x)][0] for x in DATA_SPACES if acc.rf.holds(x)]
+    energy += layer.macs * (sum(rf_reads) + (e[("rf", "O")][1] if acc.rf.holds("O") else 0.0))
+    for x in DATA_SPACES:
+        dram = e[("dram", x)][1 if x == "O" else 0]
+        energy += comp[x] * (dram + (sum(e[("glb", x)]) if acc.glb.holds(x) else 0.0))
     words = sum(comp.values())
-    cycles = max(-(-layer.macs // acc.num_pes), math.ceil(words / acc.dram.bw_words_per_cycle))
+    w, bw = transfer_weights(acc, "dram")
+    cycles = max(-(-layer.macs // acc.num_pes), math.ceil(sum(comp[x] * w[x] for x in DATA_SPACES) / bw))
     return LowerBound(cycles=cycles, energy_pj=energy, dram_words=words)
 
 

@@ -15,7 +15,7 @@ from numba import njit, prange
 
 from models.layer import DATA_SPACES, DIMS, RELEVANT, Layer
 
-from .cost import BOUNDS, COMPONENTS, REASONS, access_energies, touched_tables
+from .cost import BOUNDS, COMPONENTS, REASONS, access_energies, touched_tables, transfer_weights
 from .spec import Accelerator
 
 COLUMNS = ("reason", "cycles", "energy_pj", "edp", "utilization", "bound", "compute_cycles",
@@ -39,8 +39,12 @@ def hw_arrays(acc: Accelerator) -> dict:
             allowed[a, DIMS.index(loop)] = 1
     # capacities: [level(rf, glb), 0..2 per space | 3 total]; -1 marks "not split"
     caps = np.full((2, 4), -1.0)
+    # held[level(rf, glb), space]: 1 when the level holds the data space, 0 when it bypasses it
+    held = np.ones((2, 3), dtype=np.int64)
     for i, lvl in enumerate(("rf", "glb")):
         m = acc.level(lvl)
+        for j, x in enumerate(DATA_SPACES):
+            held[i, j] = int(m.holds(x))
         if m.split_bytes:
             for j, x in enumerate(DATA_SPACES):
                 caps[i, j] = m.split_bytes.get(x, 0)
@@ -53,28 +57,41 @@ def hw_arrays(acc: Accelerator) -> dict:
             en[li, 0, j], en[li, 1, j] = e[(lvl, x)]
     for j, x in enumerate(DATA_SPACES):
         en[3, 0, j] = en[3, 1, j] = e[("noc", x)]
-    bw = np.array([acc.rf.bw_words_per_cycle or 0.0, acc.glb.bw_words_per_cycle, acc.dram.bw_words_per_cycle])
+    # transfer weights per level and space, and the bandwidth they divide by (0: no roof)
+    wt = np.zeros((3, 3))
+    bw = np.zeros(3)
+    for li, lvl in enumerate(("rf", "glb", "dram")):
+        w, den = transfer_weights(acc, lvl)
+        if w is not None:
+            wt[li] = [w[x] for x in DATA_SPACES]
+            bw[li] = den
     bits = np.array([acc.word_bits[x] for x in DATA_SPACES], dtype=np.float64)
     # scal: MAC energy, #PEs, #array dims, stationary data space of the array timing (-1: none),
-    # cycles per fold
+    # cycles per fold, single-buffered RF, single-buffered GLB, double-buffered RF, GLB
     st = acc.timing.stationary
     scal = np.array([acc.mac_energy_pj, float(acc.num_pes), float(len(acc.array)),
                      float(DATA_SPACES.index(st)) if st is not None else -1.0,
-                     float(acc.timing.fold_overhead(acc.array))])
-    return {"allowed": allowed, "asize": asize, "caps": caps, "en": en, "bw": bw, "bits": bits, "scal": scal}
+                     float(acc.timing.fold_overhead(acc.array)),
+                     float(acc.rf.buffering == "single"), float(acc.glb.buffering == "single"),
+                     float(acc.rf.buffering == "double"), float(acc.glb.buffering == "double")])
+    return {"allowed": allowed, "asize": asize, "caps": caps, "held": held, "en": en, "wt": wt, "bw": bw,
+            "bits": bits, "scal": scal, "stores_padding": acc.stores_padding}
 
 
-def layer_array(layer: Layer) -> np.ndarray:
-    """Bounds, stride, dilation, H, W, MACs, then the touched-row table ``[P+1, R+1]`` and the
-    touched-column table ``[Q+1, S+1]`` (``cost.touched_tables``) flattened."""
-    th, tw = touched_tables(layer)
+def layer_array(layer: Layer, stores_padding: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(lay, layf)``: bounds, stride, dilation, H, W, MACs, then the capacity input-row table
+    ``[P+1, R+1]`` and input-column table ``[Q+1, S+1]`` flattened (integers); and the traffic
+    row and column tables (floats: real rows averaged over the tiles; ``cost.touched_tables``)."""
+    ch, cw = touched_tables(layer, stores_padding, capacity=True)
+    th, tw = touched_tables(layer, stores_padding)
     head = np.array(list(layer.bounds) + [layer.stride, layer.dilation, layer.H, layer.W_in, layer.macs],
                     dtype=np.int64)
-    return np.concatenate([head, th.ravel(), tw.ravel()])
+    return (np.concatenate([head, ch.ravel(), cw.ravel()]).astype(np.int64),
+            np.concatenate([th.ravel(), tw.ravel()]).astype(np.float64))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _tile(space, g, n, k, c, p, q, r, s, lay):
+def _tile_cap(space, g, n, k, c, p, q, r, s, lay):
     if space == 0:
         return g * k * c * r * s
     if space == 2:
@@ -85,16 +102,57 @@ def _tile(space, g, n, k, c, p, q, r, s, lay):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _tiles(e, lay, out3):
-    g = min(e[0], lay[0]); n = min(e[1], lay[1]); k = min(e[2], lay[2]); c = min(e[3], lay[3])
-    p = min(e[4], lay[4]); q = min(e[5], lay[5]); r = min(e[6], lay[6]); s = min(e[7], lay[7])
-    for x in range(3):
-        out3[x] = _tile(x, g, n, k, c, p, q, r, s, lay)
+def _tile_io(space, g, n, k, c, p, q, r, s, lay, layf):
+    if space == 0:
+        return float(g * k * c * r * s)
+    if space == 2:
+        return float(g * n * k * p * q)
+    h = layf[p * (lay[6] + 1) + r]
+    w = layf[(lay[4] + 1) * (lay[6] + 1) + q * (lay[7] + 1) + s]
+    return g * n * c * h * w
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, out,
-              e0, es, e1, t0, ft, t1, fill0, dist0, fill1, dist1, acc):
+def _io_tiles(e, lay, layf, out3):
+    g = min(e[0], lay[0]); n = min(e[1], lay[1]); k = min(e[2], lay[2]); c = min(e[3], lay[3])
+    p = min(e[4], lay[4]); q = min(e[5], lay[5]); r = min(e[6], lay[6]); s = min(e[7], lay[7])
+    for x in range(3):
+        out3[x] = _tile_io(x, g, n, k, c, p, q, r, s, lay, layf)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _cap_tiles(e, lay, held, cap3):
+    g = min(e[0], lay[0]); n = min(e[1], lay[1]); k = min(e[2], lay[2]); c = min(e[3], lay[3])
+    p = min(e[4], lay[4]); q = min(e[5], lay[5]); r = min(e[6], lay[6]); s = min(e[7], lay[7])
+    for x in range(3):
+        cap3[x] = _tile_cap(x, g, n, k, c, p, q, r, s, lay) * held[x]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _capacity(li, c, fills, held, caps, bits, double):
+    """Reason code 5 (RF) / 6 (GLB) when the tiles ``c`` overflow level ``li``, else 0; with
+    ``double``, a refilled tile (``fills > 1``) takes two copies."""
+    tot = 0.0
+    for x in range(3):
+        if held[li, x] == 0:
+            continue
+        copies = 2.0 if double and fills[x] > 1 else 1.0
+        need = copies * c[x] * bits[x] / 8.0
+        if caps[li, 3] < 0.0:
+            if need > caps[li, x]:
+                return 5 + li
+        tot += need
+    if caps[li, 3] >= 0.0 and tot > caps[li, 3]:
+        return 5 + li
+    return 0
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out,
+              work):
+    # work arrays: extents (RF, array footprint, GLB, spatial only), traffic tiles of the
+    # same, capacity tiles (RF, GLB), fills and distinct tiles (RF, GLB), accesses
+    e0, es, e1, ev, t0, ft, t1, tv, c0, c1, fill0, dist0, fill1, dist1, acc = work
     # ---- structure and coverage ----
     for l in range(3):
         seen = 0
@@ -144,26 +202,19 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
         e0[d] = T[b, 0, d]
         es[d] = T[b, 0, d] * sp
         e1[d] = es[d] * T[b, 1, d]
+        ev[d] = sp
     compute *= passes
-    # ---- capacity ----
-    _tiles(e0, lay, t0)
-    _tiles(e1, lay, t1)
+    # ---- capacity, one copy per tile (cheap rejection before the fills) ----
+    _cap_tiles(e0, lay, held[0], c0)
+    _cap_tiles(e1, lay, held[1], c1)
     for li in range(2):
-        tt = t0 if li == 0 else t1
-        tot = 0.0
-        for x in range(3):
-            need = tt[x] * bits[x] / 8.0
-            if caps[li, 3] < 0.0:
-                if need > caps[li, x]:
-                    out[b, 0] = 5 + li
-                    return
-            tot += need
-        if caps[li, 3] >= 0.0 and tot > caps[li, 3]:
-            out[b, 0] = 5 + li
+        r = _capacity(li, c0 if li == 0 else c1, fill0, held, caps, bits, False)
+        if r:
+            out[b, 0] = r
             return
-    _tiles(es, lay, ft)
     # ---- fills: walk the DRAM loops (fills of the GLB), then the GLB loops below them (fills
-    # of the RF), all three data spaces at once and without data-dependent branches ----
+    # of the RF), then the RF loops (operands of a space the RF bypasses), all three data
+    # spaces at once and without data-dependent branches ----
     macs = lay[12]
     s0 = 0; s1 = 0; s2 = 0          # "a relevant loop has been seen" per space
     f1_0 = 1; f1_1 = 1; f1_2 = 1    # fills of the GLB
@@ -182,6 +233,7 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
     g0 = 0; g1 = 0; g2 = 0
     p0 = 1; p1 = 1; p2 = 1          # GLB-loop part of the RF fills
     dg0 = 1; dg1 = 1; dg2 = 1
+    all1 = 1
     for i in range(8):
         d = O[b, 1, i]
         f = T[b, 1, d]
@@ -191,35 +243,69 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
         fm = f - 1
         dg0 *= 1 + fm * r0; dg1 *= 1 + fm * r1; dg2 *= 1 + fm * r2
         p0 *= 1 + fm * g0; p1 *= 1 + fm * g1; p2 *= 1 + fm * g2
+        all1 *= f
     fill0[0] = p0 * all2 if g0 else f1_0
     fill0[1] = p1 * all2 if g1 else f1_1
     fill0[2] = p2 * all2 if g2 else f1_2
-    if passrel:  # the pass loop, innermost above the RF, changes these tiles
-        all1 = 1
-        for d in range(8):
-            all1 *= T[b, 1, d]
-        for x in range(3):
-            if (passrel >> x) & 1:
-                fill0[x] = all1 * all2
+    for x in range(3):
+        if (passrel >> x) & 1:  # the pass loop, innermost above the RF, changes these tiles
+            fill0[x] = all1 * all2
     dist0[0] = dg0 * d1_0; dist0[1] = dg1 * d1_1; dist0[2] = dg2 * d1_2
     fill1[0] = f1_0; fill1[1] = f1_1; fill1[2] = f1_2
     dist1[0] = d1_0; dist1[1] = d1_1; dist1[2] = d1_2
+    # ---- tiles (traffic: float; capacity: integer, zero where the level bypasses) ----
+    _io_tiles(e0, lay, layf, t0)
+    _io_tiles(es, lay, layf, ft)
+    _io_tiles(e1, lay, layf, t1)
+    if held[0, 0] == 0 or held[0, 1] == 0 or held[0, 2] == 0:
+        _io_tiles(ev, lay, layf, tv)
+        for x in range(3):
+            if held[0, x] == 0:  # one-element operand in the PE; fills walk the RF loops too
+                q = 1
+                started = 0
+                dr = 1
+                for i in range(8):
+                    d = O[b, 0, i]
+                    f = T[b, 0, d]
+                    rx = (rel[d] >> x) & 1
+                    if f != 1 and rx:
+                        started = 1
+                        dr *= f
+                    if started:
+                        q *= f
+                if started or (passrel >> x) & 1:
+                    fill0[x] = q * all1 * all2
+                dist0[x] = dr * dist0[x]
+                t0[x] = 1.0
+                ft[x] = tv[x]
+    for x in range(3):
+        if held[1, x] == 0:  # the array's footprint moves to and from DRAM directly
+            t1[x] = ft[x]
+            fill1[x] = fill0[x]
+            dist1[x] = dist0[x]
+    # ---- double buffering: a refilled tile takes two copies ----
+    for li in range(2):
+        if scal[7 + li] > 0.0:
+            r = _capacity(li, c0 if li == 0 else c1, fill0 if li == 0 else fill1, held, caps, bits, True)
+            if r:
+                out[b, 0] = r
+                return
     # ---- accesses: acc[x, 0..6] = rf_r rf_w gb_r gb_w dr_r dr_w noc ----
     for x in range(2):
         f0 = fill0[x]
         f1 = fill1[x]
-        acc[x, 0] = macs
-        acc[x, 1] = f0 * t0[x] * pes
-        acc[x, 2] = f0 * ft[x]
-        acc[x, 3] = f1 * t1[x]
+        acc[x, 0] = macs * held[0, x]
+        acc[x, 1] = f0 * t0[x] * pes * held[0, x]
+        acc[x, 2] = f0 * ft[x] * held[1, x]
+        acc[x, 3] = f1 * t1[x] * held[1, x]
         acc[x, 4] = f1 * t1[x]
         acc[x, 5] = 0
         acc[x, 6] = f0 * t0[x] * pes
     f0 = fill0[2]; d0 = dist0[2]; f1 = fill1[2]; d1 = dist1[2]
-    acc[2, 0] = macs + f0 * t0[2] * pes
-    acc[2, 1] = macs + (f0 - d0) * t0[2] * pes
-    acc[2, 2] = (f0 - d0) * ft[2] + f1 * t1[2]
-    acc[2, 3] = f0 * ft[2] + (f1 - d1) * t1[2]
+    acc[2, 0] = (macs + f0 * t0[2] * pes) * held[0, 2]
+    acc[2, 1] = (macs + (f0 - d0) * t0[2] * pes) * held[0, 2]
+    acc[2, 2] = ((f0 - d0) * ft[2] + f1 * t1[2]) * held[1, 2]
+    acc[2, 3] = (f0 * ft[2] + (f1 - d1) * t1[2]) * held[1, 2]
     acc[2, 4] = (f1 - d1) * t1[2]
     acc[2, 5] = f1 * t1[2]
     acc[2, 6] = (2 * f0 - d0) * t0[2] * pes
@@ -247,30 +333,42 @@ def _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, ou
         pipeline = fill0[int(scal[3])] * passes * int(scal[4])
     else:
         pipeline = 0
-    steady = compute + pipeline
-    busiest = steady
-    bound = 0
+    mv_rf = 0.0; mv_gb = 0.0; mv_dr = 0.0
+    gw = 0.0; dw = 0.0
+    for x in range(3):
+        mv_rf += (acc[x, 0] + acc[x, 1]) * wt[0, x]
+        mv_gb += (acc[x, 2] + acc[x, 3]) * wt[1, x]
+        mv_dr += (acc[x, 4] + acc[x, 5]) * wt[2, x]
+        gw += acc[x, 2] + acc[x, 3]
+        dw += acc[x, 4] + acc[x, 5]
+    t_rf = 0
     if bw[0] > 0.0:
-        per_pe = (acc[0, 0] + acc[0, 1] + acc[1, 0] + acc[1, 1] + acc[2, 0] + acc[2, 1]) / pes * passes
-        t = math.ceil(per_pe / bw[0])
-        steady = max(steady, t)
-        if t > busiest:
-            busiest = t
-            bound = 1
-    gw = acc[0, 2] + acc[0, 3] + acc[1, 2] + acc[1, 3] + acc[2, 2] + acc[2, 3]
-    t = math.ceil(gw / bw[1])
-    steady = max(steady, t)
-    if t > busiest:
-        busiest = t
-        bound = 2
-    dw = acc[0, 4] + acc[0, 5] + acc[1, 4] + acc[1, 5] + acc[2, 4] + acc[2, 5]
-    first_in = t1[0] + t1[1]
-    last_out = t1[2]
+        t_rf = math.ceil(mv_rf / pes * passes / bw[0])
+    t_gb = math.ceil(mv_gb / bw[1])
+    first_in = t1[0] * wt[2, 0] + t1[1] * wt[2, 1]
+    last_out = t1[2] * wt[2, 2]
     startup = math.ceil(first_in / bw[2])
     tail = math.ceil(last_out / bw[2])
-    t = math.ceil((dw - first_in - last_out) / bw[2])
-    steady = max(steady, t)
-    if startup + t + tail > busiest:
+    t_dr = math.ceil((mv_dr - first_in - last_out) / bw[2])
+    serial = compute + pipeline
+    if scal[5] > 0.0:
+        serial += t_gb
+    if scal[6] > 0.0:
+        serial += t_dr
+    steady = serial
+    busiest = serial
+    bound = 0
+    if bw[0] > 0.0:
+        steady = max(steady, t_rf)
+        if t_rf > busiest:
+            busiest = t_rf
+            bound = 1
+    steady = max(steady, t_gb)
+    if t_gb > busiest:
+        busiest = t_gb
+        bound = 2
+    steady = max(steady, t_dr)
+    if startup + t_dr + tail > busiest:
         bound = 3
     cycles = startup + steady + tail
     out[b, 0] = 0
@@ -296,32 +394,25 @@ _CHUNK = 4096
 
 
 @njit(cache=True, error_model="numpy")
-def _eval_range(lo, hi, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, out):
-    e0 = np.zeros(8, np.int64)
-    es = np.zeros(8, np.int64)
-    e1 = np.zeros(8, np.int64)
-    t0 = np.zeros(3, np.int64)
-    ft = np.zeros(3, np.int64)
-    t1 = np.zeros(3, np.int64)
-    fill0 = np.zeros(3, np.int64)
-    dist0 = np.zeros(3, np.int64)
-    fill1 = np.zeros(3, np.int64)
-    dist1 = np.zeros(3, np.int64)
-    acc = np.zeros((3, 7), np.int64)
+def _eval_range(lo, hi, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out):
+    work = (np.zeros(8, np.int64), np.zeros(8, np.int64), np.zeros(8, np.int64), np.zeros(8, np.int64),
+            np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3),
+            np.zeros(3, np.int64), np.zeros(3, np.int64),
+            np.zeros(3, np.int64), np.zeros(3, np.int64), np.zeros(3, np.int64), np.zeros(3, np.int64),
+            np.zeros((3, 7)))
     for b in range(lo, hi):
-        _eval_one(b, T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, out,
-                  e0, es, e1, t0, ft, t1, fill0, dist0, fill1, dist1, acc)
+        _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out, work)
 
 
 # Parallel lowering blocks LLVM's optimizations of the loop body, so the parallel loop only
 # hands out chunks and each chunk runs the serially compiled ``_eval_range``.
 @njit(cache=True, parallel=True, error_model="numpy")
-def _eval_batch(T, S, O, lay, allowed, asize, caps, en, bw, bits, scal, rel, out):
+def _eval_batch(T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out):
     B = T.shape[0]
     nchunks = (B + _CHUNK - 1) // _CHUNK
     for c in prange(nchunks):
-        _eval_range(c * _CHUNK, min(B, (c + 1) * _CHUNK), T, S, O, lay, allowed, asize, caps, en,
-                    bw, bits, scal, rel, out)
+        _eval_range(c * _CHUNK, min(B, (c + 1) * _CHUNK), T, S, O, lay, layf, allowed, asize, caps, held,
+                    en, wt, bw, bits, scal, rel, out)
 
 
 def evaluate_batch(layer: Layer, acc: Accelerator | dict, T, S, O, out=None) -> np.ndarray:
@@ -340,7 +431,8 @@ def evaluate_batch(layer: Layer, acc: Accelerator | dict, T, S, O, out=None) -> 
         out = np.zeros((T.shape[0], NCOL))
     else:
         out[:] = 0.0
-    _eval_batch(T, S, O, layer_array(layer), hw["allowed"], hw["asize"], hw["caps"], hw["en"],
+    lay, layf = layer_array(layer, hw["stores_padding"])
+    _eval_batch(T, S, O, lay, layf, hw["allowed"], hw["asize"], hw["caps"], hw["held"], hw["en"], hw["wt"],
                 hw["bw"], hw["bits"], hw["scal"], _REL_BITS, out)
     return out
 

@@ -88,13 +88,22 @@ class ArrayTiming:
         return d
 
 
+BUFFERING: tuple[str, ...] = ("double", "single")
+
+
 @dataclass(frozen=True)
 class MemoryLevel:
     """One memory level. ``capacity_bytes`` is per PE for the register file.
 
     ``split_bytes`` (optional) gives a separate capacity per data space (W, I, O); then the
-    shared ``capacity_bytes`` is their sum. ``bw_words_per_cycle`` of ``None`` means the
-    level is never a roof (register files next to the MAC).
+    shared ``capacity_bytes`` is their sum. Bandwidth is in words per cycle (any data space's
+    word counts one) or, with ``bw_bits_per_cycle``, in bits: then a word of each data space
+    costs its ``word_bits`` (``bw_words_per_cycle`` then holds the equivalent in 16-bit words,
+    for display). ``None`` means the level is never a roof (register files next to the MAC).
+    ``bypass``: data spaces this level does not hold (they go between its child and its parent
+    directly). ``buffering``: ``double`` (a tile refilled during the layer takes twice its size,
+    so the next one loads while the array works on it: the overlap the latency assumes) or
+    ``single`` (one copy; transfers into the level wait for the array).
     """
 
     capacity_bytes: int | None
@@ -102,12 +111,28 @@ class MemoryLevel:
     read_energy_pj: float
     write_energy_pj: float
     split_bytes: dict | None = None
+    bw_bits_per_cycle: float | None = None
+    bypass: tuple[str, ...] = ()
+    buffering: str = "double"
+
+    def holds(self, space: str) -> bool:
+        return space not in self.bypass
 
     def to_dict(self):
         d = asdict(self)
         split = d.pop("split_bytes")
         if split is not None:
             d["capacity_bytes"] = dict(split)  # the loader's form: a per-data-space mapping
+        bits = d.pop("bw_bits_per_cycle")
+        if bits is not None:
+            d.pop("bw_words_per_cycle")
+            d = {"capacity_bytes": d.pop("capacity_bytes"), "bw_bits_per_cycle": bits, **d}
+        if not self.bypass:
+            d.pop("bypass")
+        else:
+            d["bypass"] = list(self.bypass)
+        if self.buffering == "double":
+            d.pop("buffering")
         return d
 
 
@@ -125,6 +150,8 @@ class Accelerator:
     energy_table: str = ""
     notes: str = ""
     timing: ArrayTiming = field(default_factory=ArrayTiming)
+    # zero padding is generated on chip (never stored or moved) unless the accelerator stores it
+    stores_padding: bool = False
 
     # ---- derived ------------------------------------------------------------------------
     @property
@@ -157,6 +184,7 @@ class Accelerator:
             "word_bits": dict(self.word_bits),
             "array": [a.to_dict() for a in self.array],
             **({"array_timing": self.timing.to_dict()} if self.timing.kind != "ideal" else {}),
+            **({"stores_padding": True} if self.stores_padding else {}),
             "rf": self.rf.to_dict(),
             "glb": self.glb.to_dict(),
             "dram": self.dram.to_dict(),
@@ -191,10 +219,34 @@ def _num(d: dict, key: str, where: str, *, positive=True, allow_none=False, inte
     return v
 
 
+BW_FIELDS = {"bw_words_per_cycle": 1, "bw_bytes_per_cycle": 8, "bw_bits_per_cycle": 1}
+
+
+def _bandwidth(d: dict, where: str, is_dram: bool) -> tuple[float | None, float | None]:
+    """``(words per cycle, bits per cycle or None)`` from whichever bandwidth field ``d`` gives."""
+    given = [k for k in BW_FIELDS if k in d]
+    if len(given) > 1:
+        raise AcceleratorError(f"{where}: give one of {', '.join(given)}, not several")
+    if not given:
+        if is_dram:
+            raise AcceleratorError(f"{where}: missing field 'bw_words_per_cycle' (or bw_bytes_per_cycle, "
+                                   f"bw_bits_per_cycle)")
+        return None, None
+    key = given[0]
+    v = _num(d, key, where, allow_none=not is_dram)
+    if v is None or key == "bw_words_per_cycle":
+        return v, None
+    bits = v * BW_FIELDS[key]
+    return bits / 16, bits
+
+
 def _level(d: dict, name: str, table, is_dram: bool) -> MemoryLevel:
     where = f"accelerator.{name}"
     if not isinstance(d, dict):
         raise AcceleratorError(f"{where}: expected a mapping, got {type(d).__name__}")
+    unknown = set(d) - {"capacity_bytes", "read_energy_pj", "write_energy_pj", "bypass", "buffering", *BW_FIELDS}
+    if unknown:
+        raise AcceleratorError(f"{where}: unknown field(s) {sorted(unknown)}")
     split = None
     cap_field = d.get("capacity_bytes")
     if isinstance(cap_field, dict):
@@ -207,14 +259,31 @@ def _level(d: dict, name: str, table, is_dram: bool) -> MemoryLevel:
         cap = None if cap_field is None else _num(d, "capacity_bytes", where, integer=True)
     else:
         cap = _num(d, "capacity_bytes", where, integer=True)
-    bw = _num(d, "bw_words_per_cycle", where, allow_none=not is_dram) if ("bw_words_per_cycle" in d or is_dram) else None
+    bw, bits = _bandwidth(d, where, is_dram)
     if "read_energy_pj" in d or "write_energy_pj" in d:
         rd = _num(d, "read_energy_pj", where, positive=False)
         wr = _num(d, "write_energy_pj", where, positive=False)
     else:
         rd = wr = table.access_energy_pj(name, cap)
+    bypass = d.get("bypass", [])
+    if isinstance(bypass, str):
+        bypass = [bypass]
+    if not isinstance(bypass, list) or any(x not in DATA_SPACES for x in bypass):
+        raise AcceleratorError(f"{where}.bypass: expected a list of data spaces (W, I, O), got {bypass!r}")
+    if bypass and is_dram:
+        raise AcceleratorError(f"{where}.bypass: DRAM holds every data space; it cannot be bypassed")
+    if split is not None and set(bypass) & set(split):
+        raise AcceleratorError(f"{where}: {sorted(set(bypass) & set(split))} both bypassed and given a capacity")
+    if len(bypass) == len(DATA_SPACES):
+        raise AcceleratorError(f"{where}.bypass: a level that holds no data space should be left out; "
+                               f"it bypasses W, I and O")
+    buffering = d.get("buffering", "double")
+    if buffering not in BUFFERING or (is_dram and "buffering" in d):
+        raise AcceleratorError(f"{where}.buffering: expected one of {', '.join(BUFFERING)} (on-chip levels "
+                               f"only), got {buffering!r}")
     return MemoryLevel(capacity_bytes=cap, bw_words_per_cycle=bw, read_energy_pj=rd,
-                       write_energy_pj=wr, split_bytes=split)
+                       write_energy_pj=wr, split_bytes=split, bw_bits_per_cycle=bits,
+                       bypass=tuple(x for x in DATA_SPACES if x in bypass), buffering=buffering)
 
 
 def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
@@ -224,7 +293,7 @@ def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
     if not isinstance(d, dict):
         raise AcceleratorError(f"{source}: expected a mapping at top level")
     known = {"name", "clock_mhz", "word_bits", "array", "array_timing", "rf", "glb", "dram", "mac_energy_pj",
-             "noc_energy_pj", "energy_table", "notes"}
+             "noc_energy_pj", "energy_table", "notes", "stores_padding"}
     unknown = set(d) - known
     if unknown:
         raise AcceleratorError(f"{source}: unknown field(s) {sorted(unknown)}")
@@ -264,6 +333,11 @@ def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
     if not isinstance(wb, dict) or set(wb) != set(DATA_SPACES):
         raise AcceleratorError(f"{source}: 'word_bits' must give W, I and O (or one integer)")
     wb = {k: _num(wb, k, f"{source}.word_bits", integer=True) for k in DATA_SPACES}
+    if any(v > 64 for v in wb.values()):
+        raise AcceleratorError(f"{source}.word_bits: widths must be 1 to 64 bits, got {wb}")
+    stores_padding = d.get("stores_padding", False)
+    if not isinstance(stores_padding, bool):
+        raise AcceleratorError(f"{source}: 'stores_padding' must be true or false, got {stores_padding!r}")
     mac = d["mac_energy_pj"] if "mac_energy_pj" in d else table.mac_energy_pj(wb)
     noc = d["noc_energy_pj"] if "noc_energy_pj" in d else table.noc_energy_pj()
     mac = _num({"mac_energy_pj": mac}, "mac_energy_pj", source, positive=False)
@@ -281,6 +355,7 @@ def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
         energy_table=table.name,
         notes=str(d.get("notes", "")).strip(),
         timing=_timing(d.get("array_timing"), f"{source}.array_timing"),
+        stores_padding=stores_padding,
     )
 
 

@@ -68,7 +68,7 @@ def analyze_layer(layer: dict, acc) -> dict:
     from models.layer import Layer
 
     lay = Layer(name=layer["name"], stride=layer.get("stride", 1), dilation=layer.get("dilation", 1),
-                **layer["dims"])
+                padding=layer.get("padding", 0), **layer["dims"])
     cost = evaluate_mapping(lay, acc, *Mapping.from_dict(layer["mapping"]).to_arrays())
     if not cost.valid or cost.cycles != layer["cycles"] or not _close(cost.energy_pj, layer["energy_pj"]):
         raise CodesignError(f"layer '{layer['name']}': its stored mapping does not reproduce the stored cost on "
@@ -102,8 +102,8 @@ def _acc_summary(a: dict) -> dict:
         "rf_bytes_per_pe": cap("rf"),
         "glb_bytes": cap("glb"),
         "onchip_bytes": acc.onchip_bytes,
-        "glb_bw_words_per_cycle": a["glb"]["bw_words_per_cycle"],
-        "dram_bw_words_per_cycle": a["dram"]["bw_words_per_cycle"],
+        "glb_bw_words_per_cycle": acc.glb.bw_words_per_cycle,  # 16-bit words where given in bits
+        "dram_bw_words_per_cycle": acc.dram.bw_words_per_cycle,
         "clock_mhz": a["clock_mhz"],
         "rf_read_energy_pj": a["rf"]["read_energy_pj"],
         "glb_read_energy_pj": a["glb"]["read_energy_pj"],

@@ -11,6 +11,7 @@ of the MAC layers.
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -49,7 +50,7 @@ class LayerCost:
     def to_dict(self) -> dict:
         l, c = self.layer, self.cost
         return {"name": self.name, "op": l.op, "dims": l.dims, "stride": l.stride, "dilation": l.dilation,
-                "macs": l.macs, "cycles": c.cycles, "compute_cycles": c.compute_cycles,
+                "padding": l.padding, "macs": l.macs, "cycles": c.cycles, "compute_cycles": c.compute_cycles,
                 "pipeline_cycles": c.pipeline_cycles, "startup_cycles": c.startup_cycles,
                 "tail_cycles": c.tail_cycles, "latency_ms": c.latency_ms, "energy_pj": c.energy_pj,
                 "edp": c.edp, "utilization": c.utilization, "bound": c.bound,
@@ -85,9 +86,12 @@ def aux_cost(op: AuxOp, acc: Accelerator) -> AuxCost:
     (no fusion with the neighbouring layers), one input element per PE per cycle, at whichever
     of the compute and DRAM roofs binds; energy is the DRAM traffic plus one MAC-energy
     operation per input element (an add or compare costs at most a MAC)."""
+    from accelerators.cost import transfer_weights
+
     words = op.in_elems + op.out_elems
     compute = -(-op.in_elems // acc.num_pes)
-    dram = -(-words // acc.dram.bw_words_per_cycle) if words else 0
+    w, bw = transfer_weights(acc, "dram")  # activations in and out: the input word width
+    dram = math.ceil(words * w["I"] / bw) if words else 0
     cycles = int(max(compute, dram))
     energy = {"dram": float(op.in_elems * acc.dram.read_energy_pj + op.out_elems * acc.dram.write_energy_pj),
               "mac": float(op.in_elems * acc.mac_energy_pj)}

@@ -141,15 +141,18 @@ class Mapping:
             head = f"[{LEVEL_TITLES[lvl]}]"
             if layer is not None and acc is not None and l < 2:
                 ext = self.tile_extents(l)
-                words = {x: tile_elems(x, ext, layer) for x in DATA_SPACES}
-                need = {x: words[x] * acc.word_bits[x] / 8 for x in DATA_SPACES}
                 level = acc.level(lvl)
+                held = [x for x in DATA_SPACES if level.holds(x)]
+                words = {x: tile_elems(x, ext, layer, acc.stores_padding, capacity=True) for x in held}
+                need = {x: words[x] * acc.word_bits[x] / 8 for x in held}
                 if level.split_bytes:
                     use = ", ".join(f"{x} {_fmt_bytes(need[x])} of {_fmt_bytes(level.split_bytes.get(x, 0))}"
-                                    for x in DATA_SPACES)
+                                    for x in held)
                 else:
                     use = f"{_fmt_bytes(sum(need.values()))} of {_fmt_bytes(level.capacity_bytes)}"
-                head += f"  tile W {words['W']} I {words['I']} O {words['O']} words: {use}"
+                tiles = " ".join(f"{x} {words[x]}" if x in words else f"{x} bypassed" for x in DATA_SPACES)
+                double = ", double-buffered when refilled" if level.buffering == "double" else ""
+                head += f"  tile {tiles} words: {use}{double}"
             lines.append("  " * depth + head)
             for d in reversed(self.order[l]):
                 f = self.temporal[l][d]

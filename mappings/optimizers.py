@@ -195,7 +195,9 @@ def _greedy(space: MappingSpace, sp: np.ndarray, rf_dims: str, glb_dims: str):
     rows = [space.splits[d][np.all(space.splits[d][:, 3:6] == sp[d], axis=1)] for d in range(NDIM)]
 
     def fits() -> bool:
-        return bool(space.fits(0, t0[None])[0] and space.fits(1, (t0 * sp_tot * t1)[None])[0])
+        # the loops above are not chosen yet: a double-buffered level keeps room for two copies
+        return bool(space.fits(0, t0[None], assume_refilled=True)[0]
+                    and space.fits(1, (t0 * sp_tot * t1)[None], assume_refilled=True)[0])
 
     def grow(t, d, values):
         for v in sorted({int(x) for x in values}, reverse=True):

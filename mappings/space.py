@@ -28,7 +28,7 @@ import numpy as np
 from accelerators.cost import touched_tables
 from accelerators.spec import Accelerator
 from models.errors import MappingError
-from models.layer import DATA_SPACES, DIMS, Layer
+from models.layer import DATA_SPACES, DIMS, RELEVANT, Layer
 
 from .mapping import Mapping
 
@@ -44,6 +44,15 @@ _ORDER_COMBOS = np.array([[CANONICAL_ORDERS[c // 3], CANONICAL_ORDERS[c // 3], C
                           for c in range(len(STATIONARY) ** 2)], dtype=np.int64)
 SPLIT_COLS = 6  # t_rf, t_glb, t_dram, s_0, s_1, s_2
 LEVEL_NAMES = ("register file", "global buffer")
+# bit x of _REL[d]: loop dimension d indexes data space x (W, I, O)
+_REL = np.array([sum(1 << i for i, x in enumerate(DATA_SPACES) if d in RELEVANT[x]) for d in DIMS], dtype=np.int64)
+# Refill flags of a (partial) mapping, OR-combined over its splits: bits 0-2, a data space's
+# register-file tile is refilled (a loop indexing it has a factor > 1 above the RF); bits
+# 3-5, its global-buffer tile is (factor > 1 at DRAM); bit 6, some loop has a factor > 1
+# above the RF; bits 8 + 3a .. 10 + 3a: the spaces indexed by loops unrolled on array dim a.
+# Whether a tile is refilled does not depend on the loop order (one relevant loop above is
+# enough), so double-buffered capacity is checked exactly per split combination.
+_ANY_ABOVE_RF = 1 << 6
 
 
 @lru_cache(maxsize=4096)
@@ -141,11 +150,15 @@ class MappingSpace:
             if ad.fused:
                 self.array_caps[a] = max(ad.size, math.prod(layer.dims[x] for x in ad.loops))
         self.bits = np.array([acc.word_bits[x] for x in DATA_SPACES], dtype=np.float64)
+        self.double = np.array([acc.level(lvl).buffering == "double" for lvl in ("rf", "glb")])
         self._caps = []
+        self._held = []  # 1 for the data spaces a level holds, 0 for those it bypasses
         for lvl in ("rf", "glb"):
             m = acc.level(lvl)
+            self._held.append(np.array([1.0 if m.holds(x) else 0.0 for x in DATA_SPACES]))
             if m.split_bytes:
-                self._caps.append((np.array([m.split_bytes.get(x, 0) for x in DATA_SPACES], dtype=np.float64), None))
+                self._caps.append((np.array([m.split_bytes.get(x, 0) if m.holds(x) else np.inf
+                                             for x in DATA_SPACES], dtype=np.float64), None))
             else:
                 self._caps.append((None, float(m.capacity_bytes)))
         # Splits that do not fit even with every other loop at 1 can never be part of a valid
@@ -158,12 +171,17 @@ class MappingSpace:
             ext1 = np.ones((len(rows), NDIM), dtype=np.int64)
             ext0[:, d] = rows[:, 0]
             ext1[:, d] = rows[:, 0] * rows[:, 1] * rows[:, 3] * rows[:, 4] * rows[:, 5]
-            ok = np.all(rows[:, 3:6] <= self.array_caps, axis=1) & self.fits(0, ext0) & self.fits(1, ext1)
+            sp = np.ones((len(rows), 3), dtype=np.int64)
+            sp[:, :] = rows[:, 3:6]
+            flags = self._split_flags(d, rows)
+            ok = (np.all(rows[:, 3:6] <= self.array_caps, axis=1) & self.fits(0, ext0, sp, flags)
+                  & self.fits(1, ext1, sp, flags))
             self.splits.append(rows[ok] if ok.any() else rows[:1])
         # per dimension: register-file extent, global-buffer extent (incl. the array), spatial rows
         self._ext0 = [s[:, 0] for s in self.splits]
         self._ext1 = [s[:, 0] * s[:, 1] * s[:, 3] * s[:, 4] * s[:, 5] for s in self.splits]
         self._sp = [s[:, 3:6] for s in self.splits]
+        self._flags = [self._split_flags(d, s) for d, s in enumerate(self.splits)]
         self._table = np.concatenate(self.splits)
         self._offsets = np.cumsum([0] + [len(x) for x in self.splits[:-1]]).astype(np.int64)
         self._row_index = [{tuple(int(v) for v in r): i for i, r in enumerate(s)} for s in self.splits]
@@ -213,16 +231,50 @@ class MappingSpace:
         return Mapping.from_arrays(T[0], S[0], O[0])
 
     # ---- capacity -------------------------------------------------------------------------
+    @staticmethod
+    def _split_flags(d: int, rows: np.ndarray) -> np.ndarray:
+        """Refill flags (see ``_ANY_ABOVE_RF``) contributed by split rows of dimension ``d``."""
+        above_rf = rows[:, 1] * rows[:, 2] > 1
+        f = np.where(above_rf, _REL[d] | _ANY_ABOVE_RF, 0) | np.where(rows[:, 2] > 1, _REL[d] << 3, 0)
+        for a in range(3):
+            f |= np.where(rows[:, 3 + a] > 1, _REL[d] << (8 + 3 * a), 0)
+        return f.astype(np.int64)
+
+    def _refilled(self, level: int, sp: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        """``[M, 3]`` booleans: which data spaces' tiles are refilled at ``level``. A fused
+        array dimension that folds changes the tiles of the spaces its loops index on every
+        pass, so those are refilled whenever any loop sits above the register file."""
+        if level == 1:
+            bits = (flags >> 3) & 7
+        else:
+            bits = flags & 7
+            folds = self.fused & (sp > self.array_sizes)  # [M, 3]
+            changed = np.zeros(len(flags), dtype=np.int64)
+            for a in range(3):
+                changed |= np.where(folds[:, a], (flags >> (8 + 3 * a)) & 7, 0)
+            bits = bits | np.where(flags & _ANY_ABOVE_RF, changed, 0)
+        return ((bits[:, None] >> np.arange(3)[None, :]) & 1).astype(bool)
+
     def _tile_words(self, ext: np.ndarray) -> np.ndarray:
         """Words of W, I, O touched by loop extents ``ext[M, 8]`` (capped at the layer)."""
         e = np.minimum(ext, self.bounds)
         g, n, k, c, p, q, r, s = (e[:, i] for i in range(NDIM))
-        th, tw = touched_tables(self.layer)
+        th, tw = touched_tables(self.layer, self.acc.stores_padding, capacity=True)
         return np.stack([g * k * c * r * s, g * n * c * th[p, r] * tw[q, s], g * n * k * p * q], axis=1)
 
-    def fits(self, level: int, ext: np.ndarray) -> np.ndarray:
-        """Which rows of loop extents ``ext[M, 8]`` fit level 0 (RF, per PE) or 1 (GLB)."""
-        need = self._tile_words(ext) * self.bits / 8.0
+    def fits(self, level: int, ext: np.ndarray, sp=None, flags=None, assume_refilled: bool = False) -> np.ndarray:
+        """Which rows of loop extents ``ext[M, 8]`` fit level 0 (RF, per PE) or 1 (GLB).
+
+        A double-buffered level holds two copies of a refilled tile: ``sp[M, 3]`` (spatial
+        products) and ``flags[M]`` (refill flags) say which are, as the cost model counts them.
+        Without them one copy is counted (a bound for pruning), or two of every tile with
+        ``assume_refilled`` (a safe choice before the loops above are known)."""
+        need = self._tile_words(ext) * self.bits / 8.0 * self._held[level]
+        if self.double[level]:
+            if flags is not None:
+                need = need * (1 + self._refilled(level, sp, flags))
+            elif assume_refilled:
+                need = need * 2
         split, total = self._caps[level]
         if split is not None:
             return np.all(need <= split, axis=1)
@@ -235,10 +287,10 @@ class MappingSpace:
 
     def _overflow(self) -> tuple[str, str] | None:
         ones = np.ones((1, NDIM), dtype=np.int64)
-        need = self.bits / 8.0  # one element of each data space
         for lvl in range(2):
             if self.fits(lvl, ones)[0]:
                 continue
+            need = self.bits / 8.0 * self._held[lvl]  # one element of each data space it holds
             split, total = self._caps[lvl]
             if split is not None:
                 bad = [f"{x} needs {need[i]:g} B of its {split[i]:g} B" for i, x in enumerate(DATA_SPACES)
@@ -247,11 +299,12 @@ class MappingSpace:
             return LEVEL_NAMES[lvl], f"one element each of W, I and O needs {need.sum():g} B of its {total:g} B"
         return None
 
-    def _extend(self, d: int, ext0, ext1, sp):
+    def _extend(self, d: int, ext0, ext1, sp, flags):
         """Feasibility of every split of dimension ``d`` added to partial mappings.
 
-        Returns ``(mask[M, n_d], ext0', ext1', sp')`` with the extended arrays shaped
-        ``[M, n_d, ...]``.
+        Returns ``(mask[M, n_d], ext0', ext1', sp', flags')`` with the extended arrays shaped
+        ``[M, n_d, ...]``. A partial mapping's refill flags only grow as loops are added, so a
+        split that overflows now overflows in every completion.
         """
         M = ext0.shape[0]
         n = len(self.splits[d])
@@ -260,19 +313,22 @@ class MappingSpace:
         e0[:, :, d] = self._ext0[d][None, :]
         e1[:, :, d] = self._ext1[d][None, :]
         s = sp[:, None, :] * self._sp[d][None, :, :]
+        f = flags[:, None] | self._flags[d][None, :]
         ok = np.all(s <= self.array_caps, axis=2)
         flat0, flat1 = e0.reshape(M * n, NDIM), e1.reshape(M * n, NDIM)
-        ok &= (self.fits(0, flat0) & self.fits(1, flat1)).reshape(M, n)
-        return ok, e0, e1, s
+        fs, ff = s.reshape(M * n, 3), f.reshape(M * n)
+        ok &= (self.fits(0, flat0, fs, ff) & self.fits(1, flat1, fs, ff)).reshape(M, n)
+        return ok, e0, e1, s, f
 
     def _active_dims(self) -> list[int]:
         return [d for d in range(NDIM) if len(self.splits[d]) > 1]
 
     def _start(self, M: int):
-        """Empty partial mappings: ``(idx, RF extents, GLB extents, spatial products)``."""
+        """Empty partial mappings: ``(idx, RF extents, GLB extents, spatial products, refill
+        flags)``; loops with a bound of 1 have the single split 0, which adds nothing."""
         ones = np.ones((M, NDIM), dtype=np.int64)
-        # loops with a bound of 1 have the single split 0
-        return np.zeros((M, NDIM), dtype=np.int64), ones, ones.copy(), np.ones((M, 3), dtype=np.int64)
+        return (np.zeros((M, NDIM), dtype=np.int64), ones, ones.copy(), np.ones((M, 3), dtype=np.int64),
+                np.zeros(M, dtype=np.int64))
 
     # ---- sampling -------------------------------------------------------------------------
     def random_indices(self, n: int, rng: np.random.Generator):
@@ -288,11 +344,14 @@ class MappingSpace:
         ext0 = np.empty_like(idx)
         ext1 = np.empty_like(idx)
         sp = np.ones((idx.shape[0], 3), dtype=np.int64)
+        flags = np.zeros(idx.shape[0], dtype=np.int64)
         for d in range(NDIM):
             ext0[:, d] = self._ext0[d][idx[:, d]]
             ext1[:, d] = self._ext1[d][idx[:, d]]
             sp *= self._sp[d][idx[:, d]]
-        return np.all(sp <= self.array_caps, axis=1) & self.fits(0, ext0) & self.fits(1, ext1)
+            flags |= self._flags[d][idx[:, d]]
+        return (np.all(sp <= self.array_caps, axis=1) & self.fits(0, ext0, sp, flags)
+                & self.fits(1, ext1, sp, flags))
 
     def sample_indices(self, n: int, rng: np.random.Generator, rounds: int = 8):
         """``n`` valid mappings as ``(idx[n, 8], oc[n])``.
@@ -321,22 +380,28 @@ class MappingSpace:
         """Valid mappings built loop by loop (random loop order per chunk), each split chosen
         uniformly among those that still fit with the splits chosen so far."""
         dims = self._active_dims()
-        out_idx, out_oc, done = [], [], 0
+        out_idx, out_oc, done, tries = [], [], 0, 0
         while done < n:
+            tries += 1
+            if tries > 64:
+                raise MappingError(f"layer '{self.layer.name}': no valid mapping found on '{self.acc.name}' "
+                                   f"(the buffers are too small for double-buffered tiles)")
             M = min(chunk, n - done)
-            idx, ext0, ext1, sp = self._start(M)
+            idx, ext0, ext1, sp, flags = self._start(M)
+            alive = np.ones(M, dtype=bool)
             for d in rng.permutation(dims) if dims else []:
-                ok, e0, e1, s = self._extend(int(d), ext0, ext1, sp)
+                ok, e0, e1, s, f = self._extend(int(d), ext0, ext1, sp, flags)
+                alive &= ok.any(axis=1)  # a dead end: a tile chosen earlier no longer fits twice
                 key = rng.random(ok.shape)
                 key[~ok] = -1.0
                 pick = np.argmax(key, axis=1)
                 rows = np.arange(M)
                 idx[:, d] = pick
-                ext0, ext1, sp = e0[rows, pick], e1[rows, pick], s[rows, pick]
-            out_idx.append(idx)
-            out_oc.append(rng.integers(0, N_ORDER_COMBOS, M))
-            done += M
-        return np.concatenate(out_idx), np.concatenate(out_oc)
+                ext0, ext1, sp, flags = e0[rows, pick], e1[rows, pick], s[rows, pick], f[rows, pick]
+            out_idx.append(idx[alive])
+            out_oc.append(rng.integers(0, N_ORDER_COMBOS, M)[alive])
+            done += int(alive.sum())
+        return np.concatenate(out_idx)[:n], np.concatenate(out_oc)[:n]
 
     def sample(self, n: int, rng: np.random.Generator):
         """``n`` valid mappings as kernel arrays ``(T, S, O)``."""
@@ -349,7 +414,7 @@ class MappingSpace:
         self.require_fit()
         dims = sorted(self._active_dims(), key=lambda d: -len(self.splits[d]))
 
-        def rec(k, idx, ext0, ext1, sp):
+        def rec(k, idx, ext0, ext1, sp, flags):
             if k == len(dims):
                 yield idx
                 return
@@ -357,13 +422,13 @@ class MappingSpace:
             step = max(1, chunk // max(1, len(self.splits[d])))
             for lo in range(0, idx.shape[0], step):
                 sl = slice(lo, lo + step)
-                ok, e0, e1, s = self._extend(d, ext0[sl], ext1[sl], sp[sl])
+                ok, e0, e1, s, f = self._extend(d, ext0[sl], ext1[sl], sp[sl], flags[sl])
                 rows, cols = np.nonzero(ok)
                 if rows.size == 0:
                     continue
                 nidx = idx[sl][rows]
                 nidx[:, d] = cols
-                yield from rec(k + 1, nidx, e0[rows, cols], e1[rows, cols], s[rows, cols])
+                yield from rec(k + 1, nidx, e0[rows, cols], e1[rows, cols], s[rows, cols], f[rows, cols])
 
         yield from rec(0, *self._start(1))
 

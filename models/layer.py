@@ -141,7 +141,7 @@ class Layer:
     @property
     def shape_key(self) -> tuple:
         """Hashable key: layers with equal keys have identical costs on any accelerator."""
-        return self.bounds + (self.stride, self.dilation)
+        return self.bounds + (self.stride, self.dilation, self.padding)
 
     def renamed(self, name: str) -> "Layer":
         return Layer(**{**asdict(self), "name": name})

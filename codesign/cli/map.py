@@ -33,7 +33,7 @@ def _run(args) -> int:
     lb = lower_bound(layer, acc)
     if args.json:
         emit_json({"layer": {"name": layer.name, "dims": layer.dims, "stride": layer.stride,
-                             "dilation": layer.dilation, "macs": layer.macs},
+                             "dilation": layer.dilation, "padding": layer.padding, "macs": layer.macs},
                    "accelerator": acc.name, **res.to_dict(), "lower_bound": lb.to_dict(),
                    "ratio_to_lower_bound": res.cost.edp / lb.edp,
                    "loop_nest": res.mapping.pretty(layer, acc)})

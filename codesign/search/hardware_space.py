@@ -33,6 +33,10 @@ def _q(v: float, step: int, lo: int) -> int:
     return max(lo, int(round(v / step)) * step)
 
 
+def _storage(level) -> dict:
+    return {"bypass": list(level.bypass), "buffering": level.buffering}
+
+
 @dataclass(frozen=True)
 class HardwareSpace:
     envelope: Envelope
@@ -67,7 +71,7 @@ class HardwareSpace:
             return None
         glb = _q(1024 + x[14] * (remaining - 1024), 16, 16)
         glb = min(glb, remaining - remaining % 16)
-        bw = max(0.5, round(x[15] * env.max_dram_bw_words_per_cycle * 2) / 2)
+        bw = max(0.1, round(x[15] * env.max_dram_bw_words_per_cycle * 10) / 10)
         b = self.base
         d = {
             "name": f"naas-{'x'.join(str(s) for s in sizes)}",
@@ -76,8 +80,10 @@ class HardwareSpace:
             "array": [{"size": s, "loops": l} for s, l in zip(sizes, loops)],
             # the envelope's array template (how operands move, what a fold costs) carries over
             "array_timing": b.timing.to_dict(),
-            "rf": {"capacity_bytes": rf, "bw_words_per_cycle": None},
-            "glb": {"capacity_bytes": glb, "bw_words_per_cycle": b.glb.bw_words_per_cycle},
+            # storage rules (bypass, buffering, stored padding) carry over from the envelope too
+            "stores_padding": b.stores_padding,
+            "rf": {"capacity_bytes": rf, "bw_words_per_cycle": None, **_storage(b.rf)},
+            "glb": {"capacity_bytes": glb, "bw_words_per_cycle": b.glb.bw_words_per_cycle, **_storage(b.glb)},
             "dram": {"bw_words_per_cycle": bw},
             "energy_table": b.energy_table,
             "notes": f"found by NAAS search in the {env.source} envelope",

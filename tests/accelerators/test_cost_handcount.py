@@ -125,14 +125,15 @@ def test_output_stationary_2x2():
 
 
 def test_partial_sums_go_back_to_dram_when_reduction_is_outside():
-    # 1x1 conv K=2, C=2 on a single PE (array of size 1) with room for one word of each space.
+    # 1x1 conv K=2, C=2 on a single PE (array of size 1) with room for one word of each space,
+    # double-buffered (each is refilled: two copies of 2 bytes each).
     # DRAM loops: K inner, C outer. Each output is visited twice (once per c): 4 writes to DRAM,
     # and the second visit of each output reads its partial sum back: 2 DRAM reads.
     layer = Layer(name="pw", K=2, C=2)
     acc = accelerator_from_dict({
         "name": "one", "array": [{"size": 1, "loops": ["K"]}],
-        "rf": {"capacity_bytes": 6, "read_energy_pj": 1, "write_energy_pj": 1},
-        "glb": {"capacity_bytes": 6, "bw_words_per_cycle": 1, "read_energy_pj": 6, "write_energy_pj": 6},
+        "rf": {"capacity_bytes": 12, "read_energy_pj": 1, "write_energy_pj": 1},
+        "glb": {"capacity_bytes": 12, "bw_words_per_cycle": 1, "read_energy_pj": 6, "write_energy_pj": 6},
         "dram": {"bw_words_per_cycle": 1, "read_energy_pj": 200, "write_energy_pj": 200},
         "mac_energy_pj": 1, "noc_energy_pj": 2,
     })

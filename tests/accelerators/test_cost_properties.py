@@ -17,7 +17,8 @@ SETTINGS = settings(max_examples=800, deadline=None, suppress_health_check=list(
 @st.composite
 def layers(draw):
     dims = {d: draw(st.integers(1, hi)) for d, hi in zip(DIMS, (2, 2, 12, 12, 9, 9, 3, 3))}
-    return Layer(name="h", stride=draw(st.integers(1, 2)), dilation=draw(st.integers(1, 2)), **dims)
+    return Layer(name="h", stride=draw(st.integers(1, 2)), dilation=draw(st.integers(1, 2)),
+                 padding=draw(st.integers(0, 2)), **dims)
 
 
 @st.composite
@@ -32,14 +33,32 @@ def accelerators_(draw):
     if kind != "ideal":
         timing.update(stationary=draw(st.sampled_from("WIO")), setup_cycles=draw(st.integers(0, 5)))
     split = draw(st.booleans())
-    rf_cap = ({x: draw(st.integers(64, 4096)) for x in "WIO"} if split else draw(st.integers(64, 8192)))
+    rf_bypass = draw(st.lists(st.sampled_from("WIO"), max_size=2, unique=True))
+    glb_bypass = draw(st.lists(st.sampled_from("WIO"), max_size=2, unique=True))
+    rf_cap = ({x: draw(st.integers(64, 4096)) for x in "WIO" if x not in rf_bypass} if split
+              else draw(st.integers(64, 8192)))
+
+    def bandwidth(words):  # in words, or in bits per cycle (each word then weighs its width)
+        if words is not None and draw(st.booleans()):
+            return {"bw_bits_per_cycle": words * draw(st.sampled_from([4, 8, 16, 24]))}
+        return {"bw_words_per_cycle": words}
+
     return accelerator_from_dict({
-        "name": "rand", "clock_mhz": 200, "word_bits": draw(st.sampled_from([8, 16])),
-        "array": array, "array_timing": timing,
-        "rf": {"capacity_bytes": rf_cap, "bw_words_per_cycle": draw(st.sampled_from([None, 2, 8]))},
-        "glb": {"capacity_bytes": draw(st.integers(4096, 1 << 20)), "bw_words_per_cycle": draw(st.sampled_from([1, 4, 32]))},
-        "dram": {"bw_words_per_cycle": draw(st.sampled_from([0.5, 2, 16]))},
+        "name": "rand", "clock_mhz": 200,
+        "word_bits": draw(st.sampled_from([8, 16, {"W": 8, "I": 8, "O": 32}, {"W": 4, "I": 8, "O": 24}])),
+        "array": array, "array_timing": timing, "stores_padding": draw(st.booleans()),
+        "rf": {"capacity_bytes": rf_cap, **bandwidth(draw(st.sampled_from([None, 2, 8]))),
+               "bypass": rf_bypass, "buffering": draw(st.sampled_from(["double", "single"]))},
+        "glb": {"capacity_bytes": draw(st.integers(4096, 1 << 20)), **bandwidth(draw(st.sampled_from([1, 4, 32]))),
+                "bypass": glb_bypass, "buffering": draw(st.sampled_from(["double", "single"]))},
+        "dram": bandwidth(draw(st.sampled_from([0.5, 2, 16]))),
     })
+
+
+def _scaled_bandwidth(level, factor):
+    if level.bw_bits_per_cycle is not None:
+        return replace(level, bw_bits_per_cycle=level.bw_bits_per_cycle * factor)
+    return replace(level, bw_words_per_cycle=level.bw_words_per_cycle * factor)
 
 
 def _split(draw, n, parts):
@@ -110,16 +129,31 @@ def test_invariants(case):
     assert c.cycles >= math.ceil(layer.macs / acc.num_pes)
     assert c.cycles >= lb.cycles
     dram = {x: c.accesses["dram"][x]["reads"] + c.accesses["dram"][x]["writes"] for x in "WIO"}
-    comp = compulsory_words(layer)
-    assert all(dram[x] >= comp[x] for x in "WIO")
+    comp = compulsory_words(layer, acc.stores_padding)
+    assert all(dram[x] >= comp[x] * (1 - 1e-12) for x in "WIO")
     assert c.energy_pj >= lb.energy_pj * (1 - 1e-12)
     assert c.edp >= lb.edp * (1 - 1e-12)
     # more bandwidth never increases latency for the same mapping
-    faster = replace(acc, glb=replace(acc.glb, bw_words_per_cycle=acc.glb.bw_words_per_cycle * 2),
-                     dram=replace(acc.dram, bw_words_per_cycle=acc.dram.bw_words_per_cycle * 3))
+    faster = replace(acc, glb=_scaled_bandwidth(acc.glb, 2), dram=_scaled_bandwidth(acc.dram, 3))
     c2 = evaluate_mapping(layer, faster, T, S, O)
     assert c2.cycles <= c.cycles
     assert c2.energy_pj == c.energy_pj
+    # a level that does not hold a data space sees none of its accesses
+    for lvl in ("rf", "glb"):
+        for x in acc.level(lvl).bypass:
+            assert c.accesses[lvl][x] == {"reads": 0, "writes": 0}
+    # single buffering: the same mapping still fits (one copy per tile) and is never faster
+    single = replace(acc, rf=replace(acc.rf, buffering="single"), glb=replace(acc.glb, buffering="single"))
+    c3 = evaluate_mapping(layer, single, T, S, O)
+    assert c3.valid and c3.cycles >= c.cycles and c3.energy_pj == c.energy_pj
+    # storing the zero padding never moves fewer words
+    if not acc.stores_padding:
+        stored = evaluate_mapping(layer, replace(acc, stores_padding=True), T, S, O)
+        if stored.valid:
+            for lvl in ("glb", "dram"):
+                assert (stored.accesses[lvl]["I"]["reads"] >= c.accesses[lvl]["I"]["reads"] * (1 - 1e-12))
+            if layer.padding == 0:
+                assert stored.energy_pj == c.energy_pj and stored.cycles == c.cycles
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))

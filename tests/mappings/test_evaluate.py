@@ -89,16 +89,16 @@ def test_aux_ops_cost_by_hand_and_add_to_the_totals():
     from models.layer import Layer
     from models.network import AuxOp, Network
 
-    acc = load_accelerator("eyeriss")  # 168 PEs, DRAM 4 words/cycle
-    assert acc.num_pes == 168 and acc.dram.bw_words_per_cycle == 4
+    acc = load_accelerator("eyeriss")  # 168 PEs, DRAM 19.2 bits/cycle, 16-bit words
+    assert acc.num_pes == 168 and acc.dram.bw_bits_per_cycle == 19.2
     op = AuxOp("add", "add", in_elems=1000, out_elems=500)
     a = aux_cost(op, acc)
-    # 1500 words over 4 words/cycle = 375 cycles > ceil(1000 / 168) = 6 compute cycles
-    assert a.cycles == 375 and a.bound == "dram" and a.dram_words == 1500
-    assert a.latency_ms == pytest.approx(375 / 200e3)
+    # 1500 words x 16 bits over 19.2 bits/cycle = 1250 cycles > ceil(1000 / 168) = 6 compute cycles
+    assert a.cycles == 1250 and a.bound == "dram" and a.dram_words == 1500
+    assert a.latency_ms == pytest.approx(1250 / 200e3)
     assert a.energy_by_component["dram"] == pytest.approx(1000 * acc.dram.read_energy_pj + 500 * acc.dram.write_energy_pj)
     assert a.energy_by_component["mac"] == pytest.approx(1000 * acc.mac_energy_pj)
-    wide = dataclasses.replace(acc, dram=dataclasses.replace(acc.dram, bw_words_per_cycle=10_000))
+    wide = dataclasses.replace(acc, dram=dataclasses.replace(acc.dram, bw_bits_per_cycle=160_000))
     b = aux_cost(op, wide)
     assert b.cycles == 6 and b.bound == "compute"  # ceil(1000 / 168)
 

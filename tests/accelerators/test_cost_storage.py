@@ -1,0 +1,190 @@
+"""Hand-counted storage rules: bypass, word widths with bandwidth in bits, double/single
+buffering, and zero padding generated on chip. Every number is derived in the comments, from
+the weight-stationary 2x2 case of ``test_cost_handcount.py`` (whose counts are the baseline)."""
+from dataclasses import replace
+
+import pytest
+
+from accelerators import accelerator_from_dict
+from accelerators.cost import compulsory_words, evaluate_mapping, lower_bound
+from accelerators.kernel import COL, evaluate_batch
+from models import Layer
+from models.errors import AcceleratorError
+
+from test_cost_handcount import LAYER, both, mapping, toy_acc
+
+# The baseline: RF loops S, R; GLB loops Q, P; K x C = 2 x 2 on the array. Each PE keeps one
+# 3x3 filter (W fills 1), takes a 3x3 input window per output pixel (I fills 4) and one partial
+# sum per pixel (O fills 4). Energy 17660 pJ: MAC 144, RF 772 (W 180, I 288, O 304), NoC 392
+# (W 36, I 144, O 16 words at 2 pJ), GLB 1152 (W 72, I 104, O 16 words at 6 pJ), DRAM 15200
+# (W 36, I 32, O 8 words at 200 pJ). Cycles 17 (start-up: 68 words / 4) + 36 + 2 (tail 8 / 4).
+WS = mapping({"R": 3, "S": 3}, {"P": 2, "Q": 2}, {}, [{"K": 2}, {"C": 2}], ["SR", "QP", ""])
+
+
+def _acc(**levels):
+    base = toy_acc(["K"], ["C"]).to_dict()
+    for name, extra in levels.items():
+        base[name] = {**base[name], **extra} if isinstance(extra, dict) else extra
+    return accelerator_from_dict(base)
+
+
+def _agree(c, row):
+    assert row[COL["reason"]] == 0
+    for k in ("cycles", "energy_pj", "startup_cycles", "tail_cycles"):
+        assert row[COL[k]] == getattr(c, k), k
+
+
+def test_baseline_counts_are_unchanged():
+    c, row = both(LAYER, toy_acc(["K"], ["C"]), *WS)
+    assert (c.energy_pj, c.cycles) == (17660, 55)
+    _agree(c, row)
+
+
+def test_weights_bypass_the_global_buffer():
+    # W goes DRAM -> PEs directly: the 36 weights are read from DRAM once each (the array's
+    # footprint, one fill) and the GLB sees no W access: 17660 - (36 + 36) x 6 = 17228 pJ.
+    # The start-up now loads that footprint (36) plus the GLB's input tile (32): 17 cycles.
+    c, row = both(LAYER, _acc(glb={"bypass": ["W"]}), *WS)
+    assert c.accesses["glb"]["W"] == {"reads": 0, "writes": 0}
+    assert c.accesses["dram"]["W"] == {"reads": 36, "writes": 0}
+    assert c.energy_pj == 17228 and (c.startup_cycles, c.cycles) == (17, 55)
+    _agree(c, row)
+
+
+def test_inputs_bypass_the_register_file():
+    # I is not stored in the PE: each MAC's input comes over the network. The one-element operand
+    # changes with every R and S step (both index the input), so it is refilled 3 x 3 times per
+    # pixel x 4 pixels = 36 times per PE: 36 x 4 PEs = 144 NoC words (as before: 4 fills of a
+    # 9-word window), and the GLB sends the array's 2-channel footprint each time: 36 x 2 = 72
+    # reads (as before). Only the RF's 288 pJ of input accesses go: 17660 - 288 = 17372 pJ.
+    c, row = both(LAYER, _acc(rf={"bypass": ["I"]}), *WS)
+    assert c.accesses["rf"]["I"] == {"reads": 0, "writes": 0}
+    assert c.accesses["glb"]["I"] == {"reads": 72, "writes": 32}
+    assert c.energy_by_component["noc"] == 392 and c.energy_by_component["rf"] == 772 - 288
+    assert c.energy_pj == 17372
+    _agree(c, row)
+    # a register file that bypasses I has room for a bigger filter tile: only W (18 B) and the
+    # double-buffered partial sum (2 x 2 B) need space: 22 B fit, 21 B do not
+    assert evaluate_mapping(LAYER, _acc(rf={"bypass": ["I"], "capacity_bytes": 22}), *WS).valid
+    assert not evaluate_mapping(LAYER, _acc(rf={"bypass": ["I"], "capacity_bytes": 21}), *WS).valid
+
+
+def test_word_widths_with_bandwidth_in_bits():
+    # 8-bit weights and inputs, 32-bit partial sums; DRAM moves 64 bits per cycle (four 16-bit
+    # words, as before). Start-up: (36 + 32) x 8 = 544 bits / 64 = 8.5 -> 9 cycles; tail:
+    # 8 x 32 = 256 bits -> 4 cycles; no other DRAM traffic; compute 36 (the GLB's 192 words at
+    # 16 words/cycle take 12). Cycles 9 + 36 + 4 = 49.
+    # Energy: per-access energies scale with width / 16 (W, I x 0.5; O x 2); MAC given as 1 pJ.
+    # RF: W 180 x .5 = 90, I 288 x .5 = 144, O 304 x 2 = 608 -> 842; NoC: W 36 x 2 x .5 = 36,
+    # I 144 x 2 x .5 = 144, O 16 x 2 x 2 = 64 -> 244; GLB: W 72 x 6 x .5 = 216, I 104 x 6 x .5 =
+    # 312, O 16 x 6 x 2 = 192 -> 720; DRAM: 36 x 100 + 32 x 100 + 8 x 400 = 10000.
+    # Total 144 + 842 + 244 + 720 + 10000 = 11950 pJ.
+    d = toy_acc(["K"], ["C"]).to_dict()
+    d["word_bits"] = {"W": 8, "I": 8, "O": 32}
+    d["dram"] = {"bw_bits_per_cycle": 64, "read_energy_pj": 200, "write_energy_pj": 200}
+    acc = accelerator_from_dict(d)
+    c, row = both(LAYER, acc, *WS)
+    assert (c.startup_cycles, c.tail_cycles, c.cycles) == (9, 4, 49)
+    assert c.energy_by_component == {"mac": 144, "rf": 842, "noc": 244, "glb": 720, "dram": 10000}
+    assert c.energy_pj == 11950
+    _agree(c, row)
+    # the same bandwidth in bytes per cycle is the same level; words/cycle are shown as 16-bit words
+    d["dram"] = {"bw_bytes_per_cycle": 8, "read_energy_pj": 200, "write_energy_pj": 200}
+    same = accelerator_from_dict(d)
+    assert same.dram.bw_bits_per_cycle == 64 and same.dram.bw_words_per_cycle == 4
+    assert evaluate_mapping(LAYER, same, *WS).cycles == 49
+    # lower bound: 36 + 32 words of 8 bits and 8 of 32 bits = 800 bits / 64 -> 13 cycles
+    assert lower_bound(LAYER, acc).cycles == max(-(-144 // 4), 13)
+
+
+def test_double_buffering_doubles_refilled_tiles_only():
+    # RF tiles (16-bit words): W 9 words, loaded once (1 copy, 18 B); I a 9-word window refilled
+    # per pixel (2 copies, 36 B); O one partial sum refilled per pixel (2 copies, 4 B): 58 B.
+    assert evaluate_mapping(LAYER, toy_acc(["K"], ["C"], rf_bytes=58), *WS).valid
+    c = evaluate_mapping(LAYER, toy_acc(["K"], ["C"], rf_bytes=57), *WS)
+    assert c.reason == "tiles overflow the register file"
+    # single-buffered: one copy each, 18 + 18 + 2 = 38 B
+    assert evaluate_mapping(LAYER, _acc(rf={"capacity_bytes": 38, "buffering": "single"}), *WS).valid
+    assert not evaluate_mapping(LAYER, _acc(rf={"capacity_bytes": 37, "buffering": "single"}), *WS).valid
+
+
+def test_single_buffering_serializes_transfers_with_compute():
+    # A single-buffered RF cannot load the next window while the array works: the GLB's 12
+    # cycles of traffic add to the 36 of compute. A single-buffered GLB adds the DRAM traffic
+    # beyond start-up and tail, which is none here. Cycles 17 + (36 + 12) + 2 = 67.
+    acc = _acc(rf={"buffering": "single"}, glb={"buffering": "single"})
+    c, row = both(LAYER, acc, *WS)
+    assert (c.cycles, c.bound) == (67, "compute")
+    _agree(c, row)
+
+
+# 3x3 conv on a 4x4 single-channel input with 'same' padding: the padded input is 6x6 = 36
+# words, the real one 4x4 = 16.
+PADDED = Layer.conv("pad", 1, 1, 4, 3)
+
+
+def test_padding_is_generated_on_chip():
+    # One PE; R, S at the RF, Q, P at the GLB. Window rows of the four output rows read real
+    # rows {1,2}, {1,2,3}, {2,3,4}, {3,4}: 2, 3, 3, 2 (mean 2.5) and the same for columns, so the
+    # 16 windows read sum_i sum_j a_i a_j = 10 x 10 = 100 real inputs where the stored padding
+    # would move 16 x 9 = 144; DRAM reads the 16 real inputs once (36 with padding stored).
+    one = accelerator_from_dict({**toy_acc(["K"], ["C"]).to_dict(),
+                                 "array": [{"size": 1, "loops": ["K"]}]})
+    T, S, O = mapping({"R": 3, "S": 3}, {"P": 4, "Q": 4}, {}, [{}], ["SR", "QP", ""])
+    c, row = both(PADDED, one, T, S, O)
+    assert c.accesses["rf"]["I"]["writes"] == 100 and c.accesses["glb"]["I"]["reads"] == 100
+    assert c.accesses["dram"]["I"]["reads"] == 16 and compulsory_words(PADDED)["I"] == 16
+    _agree(c, row)
+    stored, srow = both(PADDED, replace(one, stores_padding=True), T, S, O)
+    assert stored.accesses["rf"]["I"]["writes"] == 144 and stored.accesses["dram"]["I"]["reads"] == 36
+    assert compulsory_words(PADDED, stores_padding=True)["I"] == 36
+    _agree(stored, srow)
+    # without padding the two descriptions are the same model
+    plain = Layer(name="nopad", P=4, Q=4, R=3, S=3)
+    assert evaluate_mapping(plain, one, T, S, O).energy_pj == evaluate_mapping(
+        plain, replace(one, stores_padding=True), T, S, O).energy_pj
+
+
+@pytest.mark.parametrize("level, extra, msg", [
+    ("dram", {"bypass": ["W"]}, "cannot be bypassed"),
+    ("glb", {"bypass": ["X"]}, "list of data spaces"),
+    ("rf", {"bypass": ["W", "I", "O"]}, "holds no data space"),
+    ("rf", {"capacity_bytes": {"W": 8, "I": 8}, "bypass": ["I"]}, "both bypassed and given a capacity"),
+    ("glb", {"buffering": "triple"}, "buffering"),
+    ("dram", {"buffering": "double"}, "on-chip levels only"),
+    ("dram", {"bw_bits_per_cycle": 64}, "not several"),
+    ("glb", {"ports": 2}, "unknown field"),
+])
+def test_bad_storage_descriptions_are_one_clear_error(level, extra, msg):
+    with pytest.raises(AcceleratorError, match=msg):
+        _acc(**{level: extra})
+
+
+def test_zero_bandwidth_in_bytes_is_one_clear_error():
+    d = toy_acc(["K"], ["C"]).to_dict()
+    d["glb"] = {"capacity_bytes": 1024, "bw_bytes_per_cycle": 0}
+    with pytest.raises(AcceleratorError, match="'bw_bytes_per_cycle' must be > 0"):
+        accelerator_from_dict(d)
+
+
+@pytest.mark.parametrize("field, value, msg", [
+    ("word_bits", {"W": 0, "I": 8, "O": 8}, "must be > 0"),
+    ("word_bits", 128, "1 to 64 bits"),
+    ("stores_padding", "yes", "true or false"),
+])
+def test_bad_widths_and_padding_flags_are_one_clear_error(field, value, msg):
+    with pytest.raises(AcceleratorError, match=msg):
+        accelerator_from_dict({**toy_acc(["K"], ["C"]).to_dict(), field: value})
+
+
+def test_storage_fields_round_trip_through_yaml():
+    d = toy_acc(["K"], ["C"]).to_dict()
+    d["word_bits"] = {"W": 8, "I": 8, "O": 32}
+    d["stores_padding"] = True
+    d["rf"] = {**d["rf"], "bypass": ["I"], "buffering": "single"}
+    d["glb"] = {**d["glb"], "bypass": ["W"]}
+    d["dram"] = {"bw_bits_per_cycle": 64, "read_energy_pj": 200, "write_energy_pj": 200}
+    acc = accelerator_from_dict(d)
+    again = accelerator_from_dict(acc.to_dict())
+    assert again == acc and again.fingerprint() == acc.fingerprint()
+    assert again.rf.bypass == ("I",) and again.glb.bypass == ("W",) and again.rf.buffering == "single"
