@@ -204,7 +204,8 @@ def access_energies(acc: Accelerator) -> dict:
         m = acc.level(lvl)
         for x in DATA_SPACES:
             f = acc.word_bits[x] / REF_WORD_BITS
-            out[(lvl, x)] = (m.read_energy_pj * f, m.write_energy_pj * f)
+            rd, wr = m.energies(x)
+            out[(lvl, x)] = (rd * f, wr * f)
     for x in DATA_SPACES:
         out[("noc", x)] = acc.noc_energy_pj * acc.word_bits[x] / REF_WORD_BITS
     return out
@@ -399,6 +400,9 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
                 glb["reads"] += (f0 - d0) * foot + f1 * t1
             dram["writes"] += f1 * t1
             dram["reads"] += (f1 - d1) * t1
+    # of the output words written to DRAM, the last visit of each tile writes final outputs:
+    # they leave at the activation width (word_bits I); spilled partial sums at word_bits O
+    final_out = T.d1["O"] * T.t1["O"]
 
     e = access_energies(acc)
     by_space = {}
@@ -407,7 +411,11 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
         ex = 0.0
         for lvl in ("rf", "glb", "dram"):
             rd, wr = e[(lvl, x)]
-            v = acc_count[lvl][x]["reads"] * rd + acc_count[lvl][x]["writes"] * wr
+            if lvl == "dram" and x == "O":
+                v = (acc_count[lvl][x]["reads"] * rd + (acc_count[lvl][x]["writes"] - final_out) * wr
+                     + final_out * e[("dram", "I")][1])
+            else:
+                v = acc_count[lvl][x]["reads"] * rd + acc_count[lvl][x]["writes"] * wr
             comp[lvl] += v
             ex += v
         v = noc_words[x] * e[("noc", x)]
@@ -422,13 +430,17 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
 
     def moved(lvl):  # weighted words a level moves (see transfer_weights)
         w, _ = transfer_weights(acc, lvl)
+        if lvl == "dram":
+            c = acc_count[lvl]
+            return ((c["W"]["reads"] + c["W"]["writes"]) * w["W"] + (c["I"]["reads"] + c["I"]["writes"]) * w["I"]
+                    + (c["O"]["reads"] + c["O"]["writes"] - final_out) * w["O"] + final_out * w["I"])
         return sum((acc_count[lvl][x]["reads"] + acc_count[lvl][x]["writes"]) * w[x] for x in DATA_SPACES)
 
-    # start-up (the first DRAM-side tiles of weights and inputs) and tail (the last output
-    # tile) are not overlapped with compute; the rest of the DRAM traffic is
+    # start-up (the first DRAM-side tiles of weights and inputs) and tail (the last tile of
+    # final outputs) are not overlapped with compute; the rest of the DRAM traffic is
     wd, dram_bw = transfer_weights(acc, "dram")
     first_in = T.t1["W"] * wd["W"] + T.t1["I"] * wd["I"]
-    last_out = T.t1["O"] * wd["O"]
+    last_out = T.t1["O"] * wd["I"]
     startup, tail = math.ceil(first_in / dram_bw), math.ceil(last_out / dram_bw)
     terms = {}
     wr_, rf_bw = transfer_weights(acc, "rf")
@@ -485,11 +497,12 @@ def lower_bound(layer: Layer, acc: Accelerator) -> LowerBound:
     rf_reads = [e[("rf", x)][0] for x in DATA_SPACES if acc.rf.holds(x)]
     energy += layer.macs * (sum(rf_reads) + (e[("rf", "O")][1] if acc.rf.holds("O") else 0.0))
     for x in DATA_SPACES:
-        dram = e[("dram", x)][1 if x == "O" else 0]
+        dram = e[("dram", "I")][1] if x == "O" else e[("dram", x)][0]  # final outputs: activation width
         energy += comp[x] * (dram + (sum(e[("glb", x)]) if acc.glb.holds(x) else 0.0))
     words = sum(comp.values())
     w, bw = transfer_weights(acc, "dram")
-    cycles = max(-(-layer.macs // acc.num_pes), math.ceil(sum(comp[x] * w[x] for x in DATA_SPACES) / bw))
+    cycles = max(-(-layer.macs // acc.num_pes), math.ceil((comp["W"] * w["W"] + comp["I"] * w["I"]
+                                                           + comp["O"] * w["I"]) / bw))
     return LowerBound(cycles=cycles, energy_pj=energy, dram_words=words)
 
 

@@ -309,6 +309,8 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
     acc[2, 4] = (f1 - d1) * t1[2]
     acc[2, 5] = f1 * t1[2]
     acc[2, 6] = (2 * f0 - d0) * t0[2] * pes
+    # final outputs (the last visit of each DRAM-side tile) leave at the activation width
+    final = d1 * t1[2]
     # ---- energy (same summation order as the scalar path) ----
     c_mac = macs * scal[0]
     c_rf = 0.0; c_noc = 0.0; c_glb = 0.0; c_dram = 0.0
@@ -320,7 +322,10 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
         v = acc[x, 2] * en[1, 0, x] + acc[x, 3] * en[1, 1, x]
         c_glb += v
         ex += v
-        v = acc[x, 4] * en[2, 0, x] + acc[x, 5] * en[2, 1, x]
+        if x == 2:
+            v = acc[x, 4] * en[2, 0, x] + (acc[x, 5] - final) * en[2, 1, x] + final * en[2, 1, 1]
+        else:
+            v = acc[x, 4] * en[2, 0, x] + acc[x, 5] * en[2, 1, x]
         c_dram += v
         ex += v
         v = acc[x, 6] * en[3, 0, x]
@@ -333,20 +338,21 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
         pipeline = fill0[int(scal[3])] * passes * int(scal[4])
     else:
         pipeline = 0
-    mv_rf = 0.0; mv_gb = 0.0; mv_dr = 0.0
+    mv_rf = 0.0; mv_gb = 0.0
     gw = 0.0; dw = 0.0
     for x in range(3):
         mv_rf += (acc[x, 0] + acc[x, 1]) * wt[0, x]
         mv_gb += (acc[x, 2] + acc[x, 3]) * wt[1, x]
-        mv_dr += (acc[x, 4] + acc[x, 5]) * wt[2, x]
         gw += acc[x, 2] + acc[x, 3]
         dw += acc[x, 4] + acc[x, 5]
+    mv_dr = ((acc[0, 4] + acc[0, 5]) * wt[2, 0] + (acc[1, 4] + acc[1, 5]) * wt[2, 1]
+             + (acc[2, 4] + acc[2, 5] - final) * wt[2, 2] + final * wt[2, 1])
     t_rf = 0
     if bw[0] > 0.0:
         t_rf = math.ceil(mv_rf / pes * passes / bw[0])
     t_gb = math.ceil(mv_gb / bw[1])
     first_in = t1[0] * wt[2, 0] + t1[1] * wt[2, 1]
-    last_out = t1[2] * wt[2, 2]
+    last_out = t1[2] * wt[2, 1]
     startup = math.ceil(first_in / bw[2])
     tail = math.ceil(last_out / bw[2])
     t_dr = math.ceil((mv_dr - first_in - last_out) / bw[2])

@@ -114,6 +114,16 @@ class MemoryLevel:
     bw_bits_per_cycle: float | None = None
     bypass: tuple[str, ...] = ()
     buffering: str = "double"
+    # per data space (read, write) energies per 16-bit word, when the YAML gives them per space
+    # (separate physical buffers, as in ZigZag's per-operand memories); then read_energy_pj and
+    # write_energy_pj hold the input's, for display
+    energy_by_space: dict | None = None
+
+    def energies(self, space: str) -> tuple[float, float]:
+        """(read, write) energy per 16-bit word of ``space`` at this level."""
+        if self.energy_by_space is not None:
+            return self.energy_by_space[space]
+        return self.read_energy_pj, self.write_energy_pj
 
     def holds(self, space: str) -> bool:
         return space not in self.bypass
@@ -133,6 +143,10 @@ class MemoryLevel:
             d["bypass"] = list(self.bypass)
         if self.buffering == "double":
             d.pop("buffering")
+        by_space = d.pop("energy_by_space")
+        if by_space is not None:
+            d["read_energy_pj"] = {x: by_space[x][0] for x in DATA_SPACES}
+            d["write_energy_pj"] = {x: by_space[x][1] for x in DATA_SPACES}
         return d
 
 
@@ -260,7 +274,20 @@ def _level(d: dict, name: str, table, is_dram: bool) -> MemoryLevel:
     else:
         cap = _num(d, "capacity_bytes", where, integer=True)
     bw, bits = _bandwidth(d, where, is_dram)
-    if "read_energy_pj" in d or "write_energy_pj" in d:
+    by_space = None
+    if isinstance(d.get("read_energy_pj"), dict) or isinstance(d.get("write_energy_pj"), dict):
+        by_space = {}
+        for x in DATA_SPACES:
+            pair = []
+            for key in ("read_energy_pj", "write_energy_pj"):
+                v = d.get(key)
+                if not isinstance(v, dict) or set(v) - set(DATA_SPACES):
+                    raise AcceleratorError(f"{where}.{key}: give both energies per data space, a mapping of "
+                                           f"W, I and O, got {v!r}")
+                pair.append(_num(v, x, f"{where}.{key}", positive=False) if x in v else 0.0)
+            by_space[x] = tuple(pair)
+        rd, wr = by_space["I"]
+    elif "read_energy_pj" in d or "write_energy_pj" in d:
         rd = _num(d, "read_energy_pj", where, positive=False)
         wr = _num(d, "write_energy_pj", where, positive=False)
     else:
@@ -283,7 +310,8 @@ def _level(d: dict, name: str, table, is_dram: bool) -> MemoryLevel:
                                f"only), got {buffering!r}")
     return MemoryLevel(capacity_bytes=cap, bw_words_per_cycle=bw, read_energy_pj=rd,
                        write_energy_pj=wr, split_bytes=split, bw_bits_per_cycle=bits,
-                       bypass=tuple(x for x in DATA_SPACES if x in bypass), buffering=buffering)
+                       bypass=tuple(x for x in DATA_SPACES if x in bypass), buffering=buffering,
+                       energy_by_space=by_space)
 
 
 def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:

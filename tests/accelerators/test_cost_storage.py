@@ -71,30 +71,51 @@ def test_inputs_bypass_the_register_file():
 
 def test_word_widths_with_bandwidth_in_bits():
     # 8-bit weights and inputs, 32-bit partial sums; DRAM moves 64 bits per cycle (four 16-bit
-    # words, as before). Start-up: (36 + 32) x 8 = 544 bits / 64 = 8.5 -> 9 cycles; tail:
-    # 8 x 32 = 256 bits -> 4 cycles; no other DRAM traffic; compute 36 (the GLB's 192 words at
-    # 16 words/cycle take 12). Cycles 9 + 36 + 4 = 49.
+    # words, as before). Start-up: (36 + 32) x 8 = 544 bits / 64 = 8.5 -> 9 cycles; tail: the 8
+    # final outputs leave at the activation width, 8 x 8 = 64 bits -> 1 cycle; no other DRAM
+    # traffic; compute 36 (the GLB's 192 words at 16 words/cycle take 12). Cycles 9 + 36 + 1 = 46.
     # Energy: per-access energies scale with width / 16 (W, I x 0.5; O x 2); MAC given as 1 pJ.
     # RF: W 180 x .5 = 90, I 288 x .5 = 144, O 304 x 2 = 608 -> 842; NoC: W 36 x 2 x .5 = 36,
     # I 144 x 2 x .5 = 144, O 16 x 2 x 2 = 64 -> 244; GLB: W 72 x 6 x .5 = 216, I 104 x 6 x .5 =
-    # 312, O 16 x 6 x 2 = 192 -> 720; DRAM: 36 x 100 + 32 x 100 + 8 x 400 = 10000.
-    # Total 144 + 842 + 244 + 720 + 10000 = 11950 pJ.
+    # 312, O 16 x 6 x 2 = 192 -> 720; DRAM: 36 x 100 + 32 x 100 + 8 final outputs x 100 = 7600.
+    # Total 144 + 842 + 244 + 720 + 7600 = 9550 pJ.
     d = toy_acc(["K"], ["C"]).to_dict()
     d["word_bits"] = {"W": 8, "I": 8, "O": 32}
     d["dram"] = {"bw_bits_per_cycle": 64, "read_energy_pj": 200, "write_energy_pj": 200}
     acc = accelerator_from_dict(d)
     c, row = both(LAYER, acc, *WS)
-    assert (c.startup_cycles, c.tail_cycles, c.cycles) == (9, 4, 49)
-    assert c.energy_by_component == {"mac": 144, "rf": 842, "noc": 244, "glb": 720, "dram": 10000}
-    assert c.energy_pj == 11950
+    assert (c.startup_cycles, c.tail_cycles, c.cycles) == (9, 1, 46)
+    assert c.energy_by_component == {"mac": 144, "rf": 842, "noc": 244, "glb": 720, "dram": 7600}
+    assert c.energy_pj == 9550
     _agree(c, row)
     # the same bandwidth in bytes per cycle is the same level; words/cycle are shown as 16-bit words
     d["dram"] = {"bw_bytes_per_cycle": 8, "read_energy_pj": 200, "write_energy_pj": 200}
     same = accelerator_from_dict(d)
     assert same.dram.bw_bits_per_cycle == 64 and same.dram.bw_words_per_cycle == 4
-    assert evaluate_mapping(LAYER, same, *WS).cycles == 49
-    # lower bound: 36 + 32 words of 8 bits and 8 of 32 bits = 800 bits / 64 -> 13 cycles
-    assert lower_bound(LAYER, acc).cycles == max(-(-144 // 4), 13)
+    assert evaluate_mapping(LAYER, same, *WS).cycles == 46
+    # lower bound: 36 + 32 + 8 words of 8 bits = 608 bits / 64 -> 10 cycles, below 144 MACs / 4
+    assert lower_bound(LAYER, acc).cycles == 36
+
+
+def test_spilled_partial_sums_move_at_their_width():
+    # DRAM loops P (inner) and C (outer): the GLB holds the outputs of one P step (K2 x Q2 = 4),
+    # so every output is visited twice: the first visit spills 8 partial sums (32 bits) that the
+    # second reads back; the second writes the 8 final outputs (8 bits). DRAM output traffic:
+    # 8 x 32 + 8 x 32 + 8 x 8 = 576 bits, where 24 words at one width would be 768.
+    d = toy_acc(["K"], ["C"], glb_bytes=4096).to_dict()
+    d["array"] = [{"size": 2, "loops": ["K"]}]
+    d["word_bits"] = {"W": 8, "I": 8, "O": 32}
+    d["dram"] = {"bw_bits_per_cycle": 8, "read_energy_pj": 200, "write_energy_pj": 200}
+    acc = accelerator_from_dict(d)
+    T, S, O = mapping({"R": 3, "S": 3}, {"Q": 2}, {"P": 2, "C": 2}, [{"K": 2}], ["SR", "Q", "PC"])
+    c, row = both(LAYER, acc, T, S, O)
+    assert c.accesses["dram"]["O"] == {"reads": 8, "writes": 16}
+    # DRAM energy of outputs: 8 reads x 400 + 8 spilled writes x 400 + 8 final writes x 100
+    w, i = c.accesses["dram"]["W"]["reads"], c.accesses["dram"]["I"]["reads"]
+    assert c.energy_by_component["dram"] == (w + i) * 100 + 8 * 400 + 8 * 400 + 8 * 100
+    # the tail is the last tile of final outputs (4 x 8 bits / 8 bits per cycle = 4 cycles)
+    assert c.tail_cycles == 4
+    _agree(c, row)
 
 
 def test_double_buffering_doubles_refilled_tiles_only():
@@ -188,3 +209,16 @@ def test_storage_fields_round_trip_through_yaml():
     again = accelerator_from_dict(acc.to_dict())
     assert again == acc and again.fingerprint() == acc.fingerprint()
     assert again.rf.bypass == ("I",) and again.glb.bypass == ("W",) and again.rf.buffering == "single"
+
+
+def test_energies_per_data_space():
+    # separate physical register files per operand: W accesses 0.5 pJ, O accesses 3 pJ (per
+    # 16-bit word); I is not in the RF. Baseline RF accesses: W 144 + 36, O 160 + 144, so the RF
+    # costs 180 x 0.5 + 304 x 3 = 1002 pJ (the I accesses are gone: 17660 - 772 + 1002 = 17890).
+    acc = _acc(rf={"bypass": ["I"], "read_energy_pj": {"W": 0.5, "O": 3}, "write_energy_pj": {"W": 0.5, "O": 3}})
+    c, row = both(LAYER, acc, *WS)
+    assert c.energy_by_component["rf"] == 1002 and c.energy_pj == 17890
+    _agree(c, row)
+    assert accelerator_from_dict(acc.to_dict()) == acc
+    with pytest.raises(AcceleratorError, match="give both energies per data space"):
+        _acc(rf={"read_energy_pj": {"W": 1}, "write_energy_pj": 1})
