@@ -7,7 +7,7 @@ from models.errors import CodesignError
 
 from ._common import emit_json
 
-PEERS = ("scalesim",)
+PEERS = ("scalesim", "zigzag")
 
 
 def _load(peer: str, path):
@@ -44,18 +44,45 @@ def _scalesim_text(res: dict, per_layer: bool) -> str:
     return "\n".join(lines)
 
 
-def _run(args) -> int:
-    from codesign.validation.peers import scalesim_compare
+def _num(v) -> str:
+    return f"{v:>6.3f}" if v is not None else f"{'-':>6}"
 
+
+def _zigzag_text(res: dict, per_layer: bool) -> str:
+    lines = [f"ZigZag {res['version']}: ours / ZigZag, each tool's best mapping of the layer on the same hardware "
+             f"(ours: {res['objective']})"]
+    lines.append(f"{'hardware':<14} {'layers':>6} {'latency min':>11} {'max':>6} {'geomean':>7} {'within 10%':>10} "
+                 f"{'SRCC':>6}   {'energy min':>10} {'max':>6} {'geomean':>7} {'SRCC':>6}")
+    for name, s in res["summary"].items():
+        lines.append(f"{name:<14} {s['layers']:>6} {s['latency_ratio_min']:>11.3f} {s['latency_ratio_max']:>6.3f} "
+                     f"{s['latency_ratio_geomean']:>7.3f} {s['latency_within_10pct']:>6}/{s['layers']:<3} "
+                     f"{_num(s['latency_srcc'])}   {s['energy_ratio_min']:>10.3f} {s['energy_ratio_max']:>6.3f} "
+                     f"{s['energy_ratio_geomean']:>7.3f} {_num(s['energy_srcc'])}")
+    if per_layer:
+        lines.append("")
+        lines.append(f"{'hardware':<14} {'layer':<24} {'ours cycles':>12} {'ZigZag':>12} {'ratio':>6} "
+                     f"{'ours uJ':>10} {'ZigZag':>10} {'ratio':>6}")
+        for r in res["rows"]:
+            lines.append(f"{r['hardware']:<14} {r['layer']:<24} {r['ours_cycles']:>12,} {r['zigzag_cycles']:>12,} "
+                         f"{r['latency_ratio']:>6.3f} {r['ours_energy_pj'] / 1e6:>10.3f} "
+                         f"{r['zigzag_energy_pj'] / 1e6:>10.3f} {r['energy_ratio']:>6.3f}")
+    return "\n".join(lines)
+
+
+def _run(args) -> int:
+    from codesign.validation.peers import scalesim_compare, zigzag_compare
+
+    compare, text = {"scalesim": (scalesim_compare.compare, _scalesim_text),
+                     "zigzag": (zigzag_compare.compare, _zigzag_text)}[args.peer]
     data = _load(args.peer, args.data)
     try:
-        res = scalesim_compare.compare(data)
-    except (KeyError, TypeError, ValueError) as e:
+        res = compare(data)
+    except (KeyError, TypeError, ValueError, IndexError, StopIteration) as e:
         raise CodesignError(f"peer data {args.data or '(built-in)'} is malformed: {type(e).__name__}: {e}") from None
     if args.json:
         emit_json(res)
     else:
-        print(_scalesim_text(res, args.layers))
+        print(text(res, args.layers))
     return 0
 
 

@@ -55,6 +55,7 @@ def accelerator(config: dict) -> Accelerator:
         "array": [{"size": rows, "loops": list(r_loops), "fused": True},
                   {"size": cols, "loops": list(c_loops), "fused": True}],
         "array_timing": timing,
+        "stores_padding": True,  # SCALE-Sim has no padding: the halo is part of its input
         "rf": {"capacity_bytes": UNBOUNDED_BYTES, "bw_words_per_cycle": None},
         "glb": {"capacity_bytes": UNBOUNDED_BYTES, "bw_words_per_cycle": 10 ** 9},
         "dram": {"bw_words_per_cycle": config["bandwidth_words_per_cycle"]},
