@@ -243,6 +243,31 @@ def _fills(space: str, levels, temporal, order) -> tuple[int, int]:
     return fills, distinct
 
 
+def _run_loop(space: str, levels, temporal, order):
+    """``(dim, factor)`` of the first non-unit loop relevant to ``space`` walking ``levels``
+    from innermost outward: the loop whose consecutive iterations a refill steps through."""
+    rel = RELEVANT[space]
+    for lvl in levels:
+        for d in order[lvl]:
+            f = int(temporal[lvl][d])
+            if f != 1 and DIMS[d] in rel:
+                return d, f
+    return None
+
+
+WINDOW_DIMS = frozenset(DIMS.index(x) for x in "PQRS")
+
+
+def _slid(ext, run, layer: Layer, pad: bool) -> float:
+    """Input words per refill when a run of ``run = (dim, factor)`` steps slides the window
+    along ``dim``: the run moves the union of its tiles, ``tile(ext with dim x factor)``,
+    and each step the new rows only (the overlap stays)."""
+    d, f = run
+    e = list(ext)
+    e[d] *= f
+    return tile_elems("I", e, layer, pad) / f
+
+
 def array_passes(acc: Accelerator, spatial) -> tuple[int, frozenset]:
     """``(passes, spaces)``: the passes fused array dimensions need for their flattened spatial
     products (1 when none folds), and the data spaces a pass changes (those indexed by a loop
@@ -267,6 +292,7 @@ class _Tiles:
     t0: dict
     foot: dict
     t1: dict
+    first: dict  # the first DRAM-side tile (start-up / tail), before any sliding reuse
     cap0: dict
     cap1: dict
     f0: dict
@@ -283,7 +309,7 @@ def _tiles(layer: Layer, acc: Accelerator, temporal, spatial, order) -> _Tiles:
     passes, pass_spaces = array_passes(acc, spatial)
     above_rf = math.prod(int(temporal[l][d]) for l in (1, 2) for d in range(8))
     pad = acc.stores_padding
-    T = _Tiles(*({} for _ in range(9)))
+    T = _Tiles(*({} for _ in range(10)))
     for x in DATA_SPACES:
         if acc.rf.holds(x):
             T.t0[x] = tile_elems(x, ext0, layer, pad)
@@ -300,11 +326,26 @@ def _tiles(layer: Layer, acc: Accelerator, temporal, spatial, order) -> _Tiles:
                 f0 = _fills(x, (0,), temporal, order)[0] * above_rf
         T.f0[x], T.d0[x] = f0, d0
         if acc.glb.holds(x):
-            T.t1[x] = tile_elems(x, ext1, layer, pad)
+            T.t1[x] = T.first[x] = tile_elems(x, ext1, layer, pad)
             T.cap1[x] = tile_elems(x, ext1, layer, pad, capacity=True)
             T.f1[x], T.d1[x] = _fills(x, (2,), temporal, order)
-        else:
-            T.t1[x], T.cap1[x], T.f1[x], T.d1[x] = T.foot[x], 0, f0, d0
+    # Sliding windows: when the loop a refill of inputs steps through moves the window (P, Q,
+    # R or S), consecutive tiles overlap and only the new rows move. At the RF this needs each
+    # PE to keep its own overlap (the loop is not unrolled on the array) and no fused-array pass
+    # in between; the GLB keeps its overlap.
+    if acc.rf.holds("I") and "I" not in pass_spaces:
+        run = _run_loop("I", (1, 2), temporal, order)
+        if run is not None and run[0] in WINDOW_DIMS and sp[run[0]] == 1:
+            T.t0["I"] = _slid(ext0, run, layer, pad)
+            T.foot["I"] = _slid(ext_s, run, layer, pad)
+    if acc.glb.holds("I"):
+        run = _run_loop("I", (2,), temporal, order)
+        if run is not None and run[0] in WINDOW_DIMS:
+            T.t1["I"] = _slid(ext1, run, layer, pad)
+    for x in DATA_SPACES:
+        if not acc.glb.holds(x):
+            T.t1[x], T.cap1[x], T.f1[x], T.d1[x] = T.foot[x], 0, T.f0[x], T.d0[x]
+            T.first[x] = tile_elems(x, ext_s if acc.rf.holds(x) else sp, layer, pad)
     return T
 
 
@@ -439,8 +480,8 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
     # start-up (the first DRAM-side tiles of weights and inputs) and tail (the last tile of
     # final outputs) are not overlapped with compute; the rest of the DRAM traffic is
     wd, dram_bw = transfer_weights(acc, "dram")
-    first_in = T.t1["W"] * wd["W"] + T.t1["I"] * wd["I"]
-    last_out = T.t1["O"] * wd["I"]
+    first_in = T.first["W"] * wd["W"] + T.first["I"] * wd["I"]
+    last_out = T.first["O"] * wd["I"]
     startup, tail = math.ceil(first_in / dram_bw), math.ceil(last_out / dram_bw)
     terms = {}
     wr_, rf_bw = transfer_weights(acc, "rf")

@@ -121,6 +121,15 @@ def _io_tiles(e, lay, layf, out3):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _slid(e, d, f, lay, layf):
+    """Input words per refill when ``f`` steps of loop ``d`` slide the window (``cost._slid``)."""
+    g = min(e[0], lay[0]); n = min(e[1], lay[1]); k = min(e[2], lay[2]); c = min(e[3], lay[3])
+    p = min(e[4] * (f if d == 4 else 1), lay[4]); q = min(e[5] * (f if d == 5 else 1), lay[5])
+    r = min(e[6] * (f if d == 6 else 1), lay[6]); s = min(e[7] * (f if d == 7 else 1), lay[7])
+    return _tile_io(1, g, n, k, c, p, q, r, s, lay, layf) / f
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _cap_tiles(e, lay, held, cap3):
     g = min(e[0], lay[0]); n = min(e[1], lay[1]); k = min(e[2], lay[2]); c = min(e[3], lay[3])
     p = min(e[4], lay[4]); q = min(e[5], lay[5]); r = min(e[6], lay[6]); s = min(e[7], lay[7])
@@ -152,7 +161,7 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
               work):
     # work arrays: extents (RF, array footprint, GLB, spatial only), traffic tiles of the
     # same, capacity tiles (RF, GLB), fills and distinct tiles (RF, GLB), accesses
-    e0, es, e1, ev, t0, ft, t1, tv, c0, c1, fill0, dist0, fill1, dist1, acc = work
+    e0, es, e1, ev, t0, ft, t1, tv, first, c0, c1, fill0, dist0, fill1, dist1, acc = work
     # ---- structure and coverage ----
     for l in range(3):
         seen = 0
@@ -217,6 +226,7 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
     # spaces at once and without data-dependent branches ----
     macs = lay[12]
     s0 = 0; s1 = 0; s2 = 0          # "a relevant loop has been seen" per space
+    run1_d = -1; run1_f = 1; run2_d = -1; run2_f = 1
     f1_0 = 1; f1_1 = 1; f1_2 = 1    # fills of the GLB
     d1_0 = 1; d1_1 = 1; d1_2 = 1    # distinct GLB tiles
     all2 = 1
@@ -225,6 +235,8 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
         f = T[b, 2, d]
         m = rel[d] * (f != 1)
         r0 = m & 1; r1 = (m >> 1) & 1; r2 = (m >> 2) & 1
+        if r1 and not s1:  # the loop a GLB refill of inputs steps through
+            run2_d = d; run2_f = f
         s0 |= r0; s1 |= r1; s2 |= r2
         fm = f - 1
         d1_0 *= 1 + fm * r0; d1_1 *= 1 + fm * r1; d1_2 *= 1 + fm * r2
@@ -239,6 +251,8 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
         f = T[b, 1, d]
         m = rel[d] * (f != 1)
         r0 = m & 1; r1 = (m >> 1) & 1; r2 = (m >> 2) & 1
+        if r1 and not g1:  # the loop an RF refill of inputs steps through
+            run1_d = d; run1_f = f
         g0 |= r0; g1 |= r1; g2 |= r2
         fm = f - 1
         dg0 *= 1 + fm * r0; dg1 *= 1 + fm * r1; dg2 *= 1 + fm * r2
@@ -257,6 +271,16 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
     _io_tiles(e0, lay, layf, t0)
     _io_tiles(es, lay, layf, ft)
     _io_tiles(e1, lay, layf, t1)
+    for x in range(3):
+        first[x] = t1[x] if held[1, x] else ft[x]
+    # sliding windows: a refill stepping a window loop (P Q R S: dims 4-7) moves new rows only
+    if not g1:
+        run1_d = run2_d; run1_f = run2_f
+    if held[0, 1] and not (passrel >> 1) & 1 and run1_d >= 4 and ev[run1_d] == 1:
+        t0[1] = _slid(e0, run1_d, run1_f, lay, layf)
+        ft[1] = _slid(es, run1_d, run1_f, lay, layf)
+    if held[1, 1] and run2_d >= 4:
+        t1[1] = _slid(e1, run2_d, run2_f, lay, layf)
     if held[0, 0] == 0 or held[0, 1] == 0 or held[0, 2] == 0:
         _io_tiles(ev, lay, layf, tv)
         for x in range(3):
@@ -278,6 +302,8 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
                 dist0[x] = dr * dist0[x]
                 t0[x] = 1.0
                 ft[x] = tv[x]
+                if held[1, x] == 0:
+                    first[x] = tv[x]
     for x in range(3):
         if held[1, x] == 0:  # the array's footprint moves to and from DRAM directly
             t1[x] = ft[x]
@@ -351,8 +377,8 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
     if bw[0] > 0.0:
         t_rf = math.ceil(mv_rf / pes * passes / bw[0])
     t_gb = math.ceil(mv_gb / bw[1])
-    first_in = t1[0] * wt[2, 0] + t1[1] * wt[2, 1]
-    last_out = t1[2] * wt[2, 1]
+    first_in = first[0] * wt[2, 0] + first[1] * wt[2, 1]
+    last_out = first[2] * wt[2, 1]
     startup = math.ceil(first_in / bw[2])
     tail = math.ceil(last_out / bw[2])
     t_dr = math.ceil((mv_dr - first_in - last_out) / bw[2])
@@ -402,7 +428,7 @@ _CHUNK = 4096
 @njit(cache=True, error_model="numpy")
 def _eval_range(lo, hi, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out):
     work = (np.zeros(8, np.int64), np.zeros(8, np.int64), np.zeros(8, np.int64), np.zeros(8, np.int64),
-            np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3),
+            np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3),
             np.zeros(3, np.int64), np.zeros(3, np.int64),
             np.zeros(3, np.int64), np.zeros(3, np.int64), np.zeros(3, np.int64), np.zeros(3, np.int64),
             np.zeros((3, 7)))

@@ -28,7 +28,7 @@ from .optimizers import MapResult
 
 ENV_VAR = "CODESIGN_MAPPING_CACHE"
 DEFAULT_DIR = Path("~/.cache/codesign/mappings")
-MAPPER_VERSION = 3  # bump when the optimizers or the cost model change what a mapping returns
+MAPPER_VERSION = 4  # bump when the optimizers or the cost model change what a mapping returns
 
 
 def cache_key(layer: Layer, acc: Accelerator, objective: str, settings: dict) -> str:

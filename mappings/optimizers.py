@@ -112,7 +112,7 @@ class _Search:
         return self.run(*self.space.arrays(idx, oc))
 
     def run_all_orders(self, idx):
-        """Every split combination of ``idx`` under all nine order combinations."""
+        """Every split combination of ``idx`` under every order combination."""
         return self.run(*self.space.arrays_all_orders(idx))
 
     def result(self, name: str, objective: str, t0: float) -> MapResult:

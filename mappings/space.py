@@ -10,13 +10,16 @@ capacity ``size // m`` the dimension can have left when other loops share it (e.
 channels on 14 PEs: 14 x 72 instead of 10 x 100), and in time ``ceil(n / 2)`` for odd bounds
 (7 = 4 x 2 when 7 does not fit). Padding iterations cost cycles, which the cost model counts.
 
-Loop orders: in the cost model a level's loop order only matters through which data space's
-*irrelevant* loops sit innermost (they keep that tile stationary). The three irrelevant sets
-(weights: N P Q, inputs: K, outputs: C R S) are disjoint and each is relevant to both other
-spaces, so at most one space profits per level and it profits most from all of its
-irrelevant loops innermost. Every order is therefore matched or beaten by one of three
-*canonical* orders (weight-, input- or output-stationary) at each level; the register-file
-order has no effect on cost. The space holds ``3 x 3`` order combinations.
+Loop orders: in the cost model a level's loop order matters through which data space's
+*irrelevant* loops sit innermost (they keep that tile stationary) and which loop indexing the
+inputs comes first among the rest (a window loop, P Q R or S, lets input refills slide). The
+three irrelevant sets (weights: N P Q, inputs: K, outputs: C R S) are disjoint and each is
+relevant to both other spaces, so at most one space profits per level and it profits most from
+all of its irrelevant loops innermost; sliding never costs more. Every order is therefore
+matched or beaten by one of eight *canonical* orders at each level: weight-stationary with P or
+Q first, input-stationary with P, Q, R or S after K, output-stationary with R or S first. The
+register-file order has no effect on cost (unless the RF bypasses a data space). The space
+holds ``8 x 8`` order combinations.
 """
 from __future__ import annotations
 
@@ -34,14 +37,20 @@ from .mapping import Mapping
 
 NDIM = len(DIMS)
 STATIONARY = ("W", "I", "O")
-# innermost first; the irrelevant loops of the stationary space lead
-_ORDER_TEXT = {"W": "NPQCRSKG", "I": "KNPQCRSG", "O": "CRSNPQKG"}
-CANONICAL_ORDERS = np.array([[DIMS.index(c) for c in _ORDER_TEXT[x]] for x in STATIONARY], dtype=np.int64)
-N_ORDER_COMBOS = len(STATIONARY) ** 2  # (global buffer order, DRAM order)
-# combo c: global-buffer order c // 3 (also used for the register file, where order has no
-# effect), DRAM order c % 3
-_ORDER_COMBOS = np.array([[CANONICAL_ORDERS[c // 3], CANONICAL_ORDERS[c // 3], CANONICAL_ORDERS[c % 3]]
-                          for c in range(len(STATIONARY) ** 2)], dtype=np.int64)
+# innermost first; the irrelevant loops of the stationary space lead, and among the loops that
+# index the inputs a window loop (P, Q, R or S) comes first, each in turn, so that the input
+# refills can slide (the first input loop a refill steps through is the only other thing an
+# order decides)
+_ORDER_TEXT = (("W", "PQNCRSKG"), ("W", "QPNCRSKG"),
+               ("I", "KPQNCRSG"), ("I", "KQPNCRSG"), ("I", "KRSCNPQG"), ("I", "KSRCNPQG"),
+               ("O", "RSCNPQKG"), ("O", "SRCNPQKG"))
+CANONICAL_ORDERS = np.array([[DIMS.index(c) for c in text] for _, text in _ORDER_TEXT], dtype=np.int64)
+N_ORDERS = len(CANONICAL_ORDERS)
+N_ORDER_COMBOS = N_ORDERS ** 2  # (global buffer order, DRAM order)
+# combo c: global-buffer order c // N_ORDERS (also used for the register file, where order has
+# no effect unless the RF bypasses a data space), DRAM order c % N_ORDERS
+_ORDER_COMBOS = np.array([[CANONICAL_ORDERS[c // N_ORDERS], CANONICAL_ORDERS[c // N_ORDERS],
+                           CANONICAL_ORDERS[c % N_ORDERS]] for c in range(N_ORDER_COMBOS)], dtype=np.int64)
 SPLIT_COLS = 6  # t_rf, t_glb, t_dram, s_0, s_1, s_2
 LEVEL_NAMES = ("register file", "global buffer")
 # bit x of _REL[d]: loop dimension d indexes data space x (W, I, O)
@@ -131,7 +140,7 @@ class MappingSpace:
     """Factor candidates, capacity-aware sampling and exhaustive enumeration for one layer.
 
     Mappings are handled in bulk as index arrays: ``idx[B, 8]`` picks one split per loop
-    dimension (rows of ``splits[d]``) and ``oc[B]`` one of the nine order combinations;
+    dimension (rows of ``splits[d]``) and ``oc[B]`` one of the ``N_ORDER_COMBOS`` order combinations;
     ``arrays(idx, oc)`` turns them into the cost kernel's ``T, S, O`` arrays.
     """
 
@@ -210,8 +219,8 @@ class MappingSpace:
         return T, S, _ORDER_COMBOS[oc]
 
     def arrays_all_orders(self, idx) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Kernel arrays of every split combination in ``idx`` under each of the nine order
-        combinations (row ``i * 9 + c`` is combination ``i`` with order combo ``c``)."""
+        """Kernel arrays of every split combination in ``idx`` under each of the ``N_ORDER_COMBOS`` order
+        combinations (row ``i * N_ORDER_COMBOS + c`` is combination ``i`` with order combo ``c``)."""
         idx = np.asarray(idx, dtype=np.int64).reshape(-1, NDIM)
         T, S = self._factor_arrays(idx)
         T = np.repeat(T, N_ORDER_COMBOS, axis=0)
@@ -460,4 +469,4 @@ class MappingSpace:
         pos = [np.nonzero(np.all(CANONICAL_ORDERS == O[l], axis=1))[0] for l in (1, 2)]
         if any(p.size == 0 for p in pos):
             return None
-        return idx, int(pos[0][0]) * 3 + int(pos[1][0])
+        return idx, int(pos[0][0]) * N_ORDERS + int(pos[1][0])

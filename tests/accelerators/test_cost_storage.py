@@ -14,10 +14,11 @@ from models.errors import AcceleratorError
 from test_cost_handcount import LAYER, both, mapping, toy_acc
 
 # The baseline: RF loops S, R; GLB loops Q, P; K x C = 2 x 2 on the array. Each PE keeps one
-# 3x3 filter (W fills 1), takes a 3x3 input window per output pixel (I fills 4) and one partial
-# sum per pixel (O fills 4). Energy 17660 pJ: MAC 144, RF 772 (W 180, I 288, O 304), NoC 392
-# (W 36, I 144, O 16 words at 2 pJ), GLB 1152 (W 72, I 104, O 16 words at 6 pJ), DRAM 15200
-# (W 36, I 32, O 8 words at 200 pJ). Cycles 17 (start-up: 68 words / 4) + 36 + 2 (tail 8 / 4).
+# 3x3 filter (W fills 1), takes a 3x3 input window per output pixel (I fills 4; Q slides it,
+# 6 new words per fill on average) and one partial sum per pixel (O fills 4). Energy 17372 pJ:
+# MAC 144, RF 724 (W 180, I 240, O 304), NoC 296 (W 36, I 96, O 16 words at 2 pJ), GLB 1008
+# (W 72, I 80, O 16 words at 6 pJ), DRAM 15200 (W 36, I 32, O 8 words at 200 pJ). Cycles 17
+# (start-up: 68 words / 4) + 36 + 2 (tail 8 / 4).
 WS = mapping({"R": 3, "S": 3}, {"P": 2, "Q": 2}, {}, [{"K": 2}, {"C": 2}], ["SR", "QP", ""])
 
 
@@ -34,33 +35,34 @@ def _agree(c, row):
         assert row[COL[k]] == getattr(c, k), k
 
 
-def test_baseline_counts_are_unchanged():
+def test_baseline_counts():
     c, row = both(LAYER, toy_acc(["K"], ["C"]), *WS)
-    assert (c.energy_pj, c.cycles) == (17660, 55)
+    assert (c.energy_pj, c.cycles) == (17372, 55)
     _agree(c, row)
 
 
 def test_weights_bypass_the_global_buffer():
     # W goes DRAM -> PEs directly: the 36 weights are read from DRAM once each (the array's
-    # footprint, one fill) and the GLB sees no W access: 17660 - (36 + 36) x 6 = 17228 pJ.
+    # footprint, one fill) and the GLB sees no W access: 17372 - (36 + 36) x 6 = 16940 pJ.
     # The start-up now loads that footprint (36) plus the GLB's input tile (32): 17 cycles.
     c, row = both(LAYER, _acc(glb={"bypass": ["W"]}), *WS)
     assert c.accesses["glb"]["W"] == {"reads": 0, "writes": 0}
     assert c.accesses["dram"]["W"] == {"reads": 36, "writes": 0}
-    assert c.energy_pj == 17228 and (c.startup_cycles, c.cycles) == (17, 55)
+    assert c.energy_pj == 16940 and (c.startup_cycles, c.cycles) == (17, 55)
     _agree(c, row)
 
 
 def test_inputs_bypass_the_register_file():
     # I is not stored in the PE: each MAC's input comes over the network. The one-element operand
     # changes with every R and S step (both index the input), so it is refilled 3 x 3 times per
-    # pixel x 4 pixels = 36 times per PE: 36 x 4 PEs = 144 NoC words (as before: 4 fills of a
-    # 9-word window), and the GLB sends the array's 2-channel footprint each time: 36 x 2 = 72
-    # reads (as before). Only the RF's 288 pJ of input accesses go: 17660 - 288 = 17372 pJ.
+    # pixel x 4 pixels = 36 times per PE: 36 x 4 PEs = 144 NoC words (the RF no longer keeps the
+    # slid-over window: 96 before), and the GLB sends the array's 2-channel footprint each time:
+    # 36 x 2 = 72 reads (48 before). The RF's 240 pJ of input accesses go, the NoC gains 96 pJ
+    # and the GLB 144 pJ: 17372 - 240 + 96 + 144 = 17372 pJ.
     c, row = both(LAYER, _acc(rf={"bypass": ["I"]}), *WS)
     assert c.accesses["rf"]["I"] == {"reads": 0, "writes": 0}
     assert c.accesses["glb"]["I"] == {"reads": 72, "writes": 32}
-    assert c.energy_by_component["noc"] == 392 and c.energy_by_component["rf"] == 772 - 288
+    assert c.energy_by_component["noc"] == 296 + 96 and c.energy_by_component["rf"] == 724 - 240
     assert c.energy_pj == 17372
     _agree(c, row)
     # a register file that bypasses I has room for a bigger filter tile: only W (18 B) and the
@@ -73,20 +75,20 @@ def test_word_widths_with_bandwidth_in_bits():
     # 8-bit weights and inputs, 32-bit partial sums; DRAM moves 64 bits per cycle (four 16-bit
     # words, as before). Start-up: (36 + 32) x 8 = 544 bits / 64 = 8.5 -> 9 cycles; tail: the 8
     # final outputs leave at the activation width, 8 x 8 = 64 bits -> 1 cycle; no other DRAM
-    # traffic; compute 36 (the GLB's 192 words at 16 words/cycle take 12). Cycles 9 + 36 + 1 = 46.
+    # traffic; compute 36 (the GLB's 168 words at 16 words/cycle take 11). Cycles 9 + 36 + 1 = 46.
     # Energy: per-access energies scale with width / 16 (W, I x 0.5; O x 2); MAC given as 1 pJ.
-    # RF: W 180 x .5 = 90, I 288 x .5 = 144, O 304 x 2 = 608 -> 842; NoC: W 36 x 2 x .5 = 36,
-    # I 144 x 2 x .5 = 144, O 16 x 2 x 2 = 64 -> 244; GLB: W 72 x 6 x .5 = 216, I 104 x 6 x .5 =
-    # 312, O 16 x 6 x 2 = 192 -> 720; DRAM: 36 x 100 + 32 x 100 + 8 final outputs x 100 = 7600.
-    # Total 144 + 842 + 244 + 720 + 7600 = 9550 pJ.
+    # RF: W 180 x .5 = 90, I 240 x .5 = 120, O 304 x 2 = 608 -> 818; NoC: W 36 x 2 x .5 = 36,
+    # I 96 x 2 x .5 = 96, O 16 x 2 x 2 = 64 -> 196; GLB: W 72 x 6 x .5 = 216, I 80 x 6 x .5 =
+    # 240, O 16 x 6 x 2 = 192 -> 648; DRAM: 36 x 100 + 32 x 100 + 8 final outputs x 100 = 7600.
+    # Total 144 + 818 + 196 + 648 + 7600 = 9406 pJ.
     d = toy_acc(["K"], ["C"]).to_dict()
     d["word_bits"] = {"W": 8, "I": 8, "O": 32}
     d["dram"] = {"bw_bits_per_cycle": 64, "read_energy_pj": 200, "write_energy_pj": 200}
     acc = accelerator_from_dict(d)
     c, row = both(LAYER, acc, *WS)
     assert (c.startup_cycles, c.tail_cycles, c.cycles) == (9, 1, 46)
-    assert c.energy_by_component == {"mac": 144, "rf": 842, "noc": 244, "glb": 720, "dram": 7600}
-    assert c.energy_pj == 9550
+    assert c.energy_by_component == {"mac": 144, "rf": 818, "noc": 196, "glb": 648, "dram": 7600}
+    assert c.energy_pj == 9406
     _agree(c, row)
     # the same bandwidth in bytes per cycle is the same level; words/cycle are shown as 16-bit words
     d["dram"] = {"bw_bytes_per_cycle": 8, "read_energy_pj": 200, "write_energy_pj": 200}
@@ -130,12 +132,12 @@ def test_double_buffering_doubles_refilled_tiles_only():
 
 
 def test_single_buffering_serializes_transfers_with_compute():
-    # A single-buffered RF cannot load the next window while the array works: the GLB's 12
-    # cycles of traffic add to the 36 of compute. A single-buffered GLB adds the DRAM traffic
-    # beyond start-up and tail, which is none here. Cycles 17 + (36 + 12) + 2 = 67.
+    # A single-buffered RF cannot load the next window while the array works: the GLB's 11
+    # cycles of traffic (168 words / 16) add to the 36 of compute. A single-buffered GLB adds the
+    # DRAM traffic beyond start-up and tail, which is none here. Cycles 17 + (36 + 11) + 2 = 66.
     acc = _acc(rf={"buffering": "single"}, glb={"buffering": "single"})
     c, row = both(LAYER, acc, *WS)
-    assert (c.cycles, c.bound) == (67, "compute")
+    assert (c.cycles, c.bound) == (66, "compute")
     _agree(c, row)
 
 
@@ -146,18 +148,19 @@ PADDED = Layer.conv("pad", 1, 1, 4, 3)
 
 def test_padding_is_generated_on_chip():
     # One PE; R, S at the RF, Q, P at the GLB. Window rows of the four output rows read real
-    # rows {1,2}, {1,2,3}, {2,3,4}, {3,4}: 2, 3, 3, 2 (mean 2.5) and the same for columns, so the
-    # 16 windows read sum_i sum_j a_i a_j = 10 x 10 = 100 real inputs where the stored padding
-    # would move 16 x 9 = 144; DRAM reads the 16 real inputs once (36 with padding stored).
+    # rows {1,2}, {1,2,3}, {2,3,4}, {3,4}: 2, 3, 3, 2 (mean 2.5). Q slides the window along a
+    # row of outputs, whose 4 windows span the 4 real columns: per output row a_p x 4 real
+    # inputs, 10 x 4 = 40 in all, where the stored padding would move 3 rows x 6 columns per
+    # output row, 72; DRAM reads the 16 real inputs once (36 with padding stored).
     one = accelerator_from_dict({**toy_acc(["K"], ["C"]).to_dict(),
                                  "array": [{"size": 1, "loops": ["K"]}]})
     T, S, O = mapping({"R": 3, "S": 3}, {"P": 4, "Q": 4}, {}, [{}], ["SR", "QP", ""])
     c, row = both(PADDED, one, T, S, O)
-    assert c.accesses["rf"]["I"]["writes"] == 100 and c.accesses["glb"]["I"]["reads"] == 100
+    assert c.accesses["rf"]["I"]["writes"] == 40 and c.accesses["glb"]["I"]["reads"] == 40
     assert c.accesses["dram"]["I"]["reads"] == 16 and compulsory_words(PADDED)["I"] == 16
     _agree(c, row)
     stored, srow = both(PADDED, replace(one, stores_padding=True), T, S, O)
-    assert stored.accesses["rf"]["I"]["writes"] == 144 and stored.accesses["dram"]["I"]["reads"] == 36
+    assert stored.accesses["rf"]["I"]["writes"] == 72 and stored.accesses["dram"]["I"]["reads"] == 36
     assert compulsory_words(PADDED, stores_padding=True)["I"] == 36
     _agree(stored, srow)
     # without padding the two descriptions are the same model
@@ -222,3 +225,28 @@ def test_energies_per_data_space():
     assert accelerator_from_dict(acc.to_dict()) == acc
     with pytest.raises(AcceleratorError, match="give both energies per data space"):
         _acc(rf={"read_energy_pj": {"W": 1}, "write_energy_pj": 1})
+
+
+def test_sliding_window_moves_only_new_rows():
+    # 1-D 3-tap convolution over 4 outputs (6 inputs), one PE, S = 3 taps in the RF, Q = 4
+    # at the GLB. Each step of Q slides the 3-input window by one: the 4 windows span 6 inputs,
+    # so the RF takes 6 words in all (1.5 per fill on average), not 4 x 3 = 12.
+    layer = Layer(name="slide", Q=4, S=3)
+    one = accelerator_from_dict({**toy_acc(["K"], ["C"]).to_dict(), "array": [{"size": 1, "loops": ["K"]}]})
+    T, S, O = mapping({"S": 3}, {"Q": 4}, {}, [{}], ["S", "Q", ""])
+    c, row = both(layer, one, T, S, O)
+    assert c.accesses["rf"]["I"]["writes"] == 6 and c.accesses["glb"]["I"]["reads"] == 6
+    _agree(c, row)
+    # at DRAM: Q = 2 x 2 (GLB x DRAM): the GLB holds 2 windows (4 inputs); the DRAM loop slides
+    # that tile by 2: 2 tiles span 6 inputs -> 6 DRAM reads, not 2 x 4 = 8
+    T, S, O = mapping({"S": 3}, {"Q": 2}, {"Q": 2}, [{}], ["S", "Q", "Q"])
+    c, row = both(layer, one, T, S, O)
+    assert c.accesses["dram"]["I"]["reads"] == 6 and c.accesses["glb"]["I"]["writes"] == 6
+    assert c.startup_cycles == 2  # the first tile is whole: ceil((4 inputs + 3 weights) / 4 per cycle)
+    _agree(c, row)
+    # unrolled on a 4-PE array, Q is not stepped in time: each PE takes its own window
+    quad = accelerator_from_dict({**toy_acc(["K"], ["C"]).to_dict(), "array": [{"size": 4, "loops": ["Q"]}]})
+    T, S, O = mapping({"S": 3}, {}, {}, [{"Q": 4}], ["S", "", ""])
+    c, row = both(layer, quad, T, S, O)
+    assert c.accesses["rf"]["I"]["writes"] == 12 and c.accesses["glb"]["I"]["reads"] == 6
+    _agree(c, row)
