@@ -15,7 +15,6 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from models.errors import CodesignError
 from models.layer import Layer
@@ -109,23 +108,16 @@ def compulsory_mb(lay: Layer, acc) -> float:
     return sum(n * acc.word_bits[s] / 8 for s, n in words.items()) / 1e6
 
 
-def _geomean(x) -> float:
-    return float(np.exp(np.mean(np.log(x))))
-
-
 def summarize(rows: list[dict]) -> dict:
     """Per ratio: geomean, min, max, and the SRCC of model against measured across ``rows``
     (``None`` with fewer than two rows or constant values)."""
-    from .monotonicity import srcc
+    from .peers.stats import geomean, rank_correlation
 
     out = {}
     for name, (mk, sk) in RATIOS.items():
         r = [row["ratio"][name] for row in rows]
-        rho = None
-        if len(rows) >= 2:
-            rho = srcc([row["model"][mk] for row in rows], [row["measured"][sk] for row in rows])
-            rho = None if math.isnan(rho) else rho
-        out[name] = {"geomean": _geomean(r), "min": min(r), "max": max(r), "srcc": rho}
+        rho = rank_correlation([row["model"][mk] for row in rows], [row["measured"][sk] for row in rows])
+        out[name] = {"geomean": geomean(r), "min": min(r), "max": max(r), "srcc": rho}
     return out
 
 

@@ -250,3 +250,19 @@ def test_sliding_window_moves_only_new_rows():
     c, row = both(layer, quad, T, S, O)
     assert c.accesses["rf"]["I"]["writes"] == 12 and c.accesses["glb"]["I"]["reads"] == 6
     _agree(c, row)
+
+
+@pytest.mark.parametrize("level, extra", [("dram", {"bypass": ["W"]}), ("rf", {"bypass": ["W", "I", "O"]}),
+                                          ("glb", {"buffering": "triple"})])
+def test_bad_storage_yaml_is_one_error_line_from_the_cli(tmp_path, capsys, level, extra):
+    import yaml
+
+    from codesign.cli import main
+
+    d = toy_acc(["K"], ["C"]).to_dict()
+    d[level] = {**d[level], **extra}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(d))
+    assert main(["accelerators", "show", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("codesign: error:") and f"{level}" in err[0]

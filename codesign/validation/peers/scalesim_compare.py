@@ -25,13 +25,14 @@ the second comparison shows that difference rather than hides it.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 
 from accelerators.cost import evaluate_mapping
 from accelerators.spec import Accelerator, accelerator_from_dict
 from models.layer import DIMS, Layer
+
+from .stats import geomean, rank_correlation
 
 # per dataflow: loops on the rows, loops on the columns, loops in time per fold, stationary, preload
 DATAFLOWS = {
@@ -78,11 +79,6 @@ def mapping(layer: Layer, dataflow: str) -> tuple[np.ndarray, np.ndarray, np.nda
     return T, S, O
 
 
-def _srcc(a, b) -> float:
-    from codesign.validation.monotonicity import srcc
-    return float(srcc(np.asarray(a, float), np.asarray(b, float)))
-
-
 def compare(data: dict | None = None) -> dict:
     """Per (config, layer) rows and a per-config summary of ours / SCALE-Sim."""
     from .scalesim import load_data
@@ -118,10 +114,10 @@ def compare(data: dict | None = None) -> dict:
             "layers": len(rs),
             "steady_ratio_min": min(st), "steady_ratio_max": max(st),
             "steady_within_5pct": sum(abs(x - 1) <= 0.05 for x in st),
-            "steady_srcc": _srcc([r["ours_steady_cycles"] for r in rs], [r["scalesim_total_cycles"] for r in rs]),
+            "steady_srcc": rank_correlation([r["ours_steady_cycles"] for r in rs], [r["scalesim_total_cycles"] for r in rs]),
             "total_ratio_min": min(tot), "total_ratio_max": max(tot),
-            "total_ratio_geomean": math.exp(sum(math.log(x) for x in tot) / len(tot)),
-            "total_srcc": _srcc([r["ours_cycles"] for r in rs], [r["scalesim_total_cycles_incl_prefetch"] for r in rs]),
+            "total_ratio_geomean": geomean(tot),
+            "total_srcc": rank_correlation([r["ours_cycles"] for r in rs], [r["scalesim_total_cycles_incl_prefetch"] for r in rs]),
         }
     return {"peer": "scalesim", "version": data["version"], "rows": rows, "summary": summary,
             "excluded": data.get("excluded")}

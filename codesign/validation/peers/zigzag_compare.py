@@ -31,12 +31,10 @@ elements).
 """
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from accelerators.spec import Accelerator, accelerator_from_dict
 from models.layer import DATA_SPACES, Layer
+
+from .stats import geomean, rank_correlation
 
 # ZigZag loop names -> ours
 LOOPS = {"B": "N", "K": "K", "G": "G", "OX": "Q", "OY": "P", "C": "C", "FX": "S", "FY": "R"}
@@ -110,15 +108,6 @@ def _idle_loop(layer: Layer | None) -> str:
     return next((d for d, b in layer.dims.items() if b == 1), "G")
 
 
-def _srcc(a, b) -> float | None:
-    from codesign.validation.monotonicity import srcc
-    return float(srcc(np.asarray(a, float), np.asarray(b, float))) if len(a) > 1 else None
-
-
-def _geomean(xs) -> float:
-    return math.exp(sum(math.log(x) for x in xs) / len(xs))
-
-
 def compare(data: dict | None = None, optimizer: str = "auto", seed: int = 0) -> dict:
     """Per (hardware, layer) rows and a per-hardware summary of ours / ZigZag."""
     from mappings.optimizers import optimize
@@ -156,11 +145,11 @@ def compare(data: dict | None = None, optimizer: str = "auto", seed: int = 0) ->
         en = [r["energy_ratio"] for r in rs]
         summary[hw] = {
             "layers": len(rs),
-            "latency_ratio_min": min(lat), "latency_ratio_max": max(lat), "latency_ratio_geomean": _geomean(lat),
+            "latency_ratio_min": min(lat), "latency_ratio_max": max(lat), "latency_ratio_geomean": geomean(lat),
             "latency_within_10pct": sum(abs(x - 1) <= 0.10 for x in lat),
-            "latency_srcc": _srcc([r["ours_cycles"] for r in rs], [r["zigzag_cycles"] for r in rs]),
-            "energy_ratio_min": min(en), "energy_ratio_max": max(en), "energy_ratio_geomean": _geomean(en),
-            "energy_srcc": _srcc([r["ours_energy_pj"] for r in rs], [r["zigzag_energy_pj"] for r in rs]),
+            "latency_srcc": rank_correlation([r["ours_cycles"] for r in rs], [r["zigzag_cycles"] for r in rs]),
+            "energy_ratio_min": min(en), "energy_ratio_max": max(en), "energy_ratio_geomean": geomean(en),
+            "energy_srcc": rank_correlation([r["ours_energy_pj"] for r in rs], [r["zigzag_energy_pj"] for r in rs]),
         }
     return {"peer": "zigzag", "version": data["version"], "rows": rows, "summary": summary,
             "optimizer": optimizer, "objective": f"least energy within {LATENCY_SLACK:.0%} of the least latency"}
