@@ -224,7 +224,8 @@ def _greedy(space: MappingSpace, sp: np.ndarray, rf_dims: str, glb_dims: str):
 def heuristic_seeds(space: MappingSpace, n_spatial: int = 3):
     """Dataflow-aware seed mappings as ``(idx[M, 8], oc[M])``: for each of the ``n_spatial``
     most parallel array assignments and each style, the register file grown with the style's
-    stationary data and the global buffer grown after it; every order combination of each."""
+    stationary data and the global buffer grown after it; under one order per stationary data
+    space at each level (3 x 3 combinations)."""
     seeds = []
     for sp in _spatial_choices(space, n_spatial):
         for rf_dims, glb_orders in _STYLES:
@@ -235,12 +236,17 @@ def heuristic_seeds(space: MappingSpace, n_spatial: int = 3):
     if not seeds:
         return _trivial(space)
     idx = np.unique(np.array(seeds), axis=0)
-    return np.repeat(idx, N_ORDER_COMBOS, axis=0), np.tile(np.arange(N_ORDER_COMBOS), len(idx))
+    combos = _order_neighbours(0)  # one order per stationary space at each level (3 x 3)
+    return np.repeat(idx, len(combos), axis=0), np.tile(combos, len(idx))
 
 
 def _heuristic(search: _Search, rng, budget: int):
     search.run_idx(*_trivial(search.space))
     search.run_idx(*heuristic_seeds(search.space))
+    # then every order combination (window-first variants too) of the best seed
+    best = search.space.indices_of(*search.best)
+    if best is not None:
+        search.run_idx(np.repeat(best[0][None], N_ORDER_COMBOS, axis=0), np.arange(N_ORDER_COMBOS))
 
 
 # ---- local search (auto) ------------------------------------------------------------------
@@ -253,26 +259,46 @@ def _neighbourhood(space: MappingSpace):
 
 
 def local_search(search: _Search, idx, oc, max_steps: int = 100):
-    """Best-improvement descent: each step tries every other split of every loop combined with
-    every order combination, and moves to the best if it improves. Returns the final point."""
+    """Best-improvement descent: each step tries every other split of every loop under the
+    stationarity choices of every order (the current window-first variant of each) and the
+    current splits under every order combination, and moves to the best if it improves.
+    Returns the final point."""
     space = search.space
     nd, nr = _neighbourhood(space)
     N = len(nd)
-    combos = np.repeat(np.arange(N_ORDER_COMBOS), N + 1)
     idx = np.asarray(idx, dtype=np.int64).copy()
     obj, edp = search.run_idx(idx[None], np.array([oc]))
     cur = (obj[0], edp[0])
     for _ in range(max_steps):
-        cand = np.repeat(idx[None], N + 1, axis=0)  # the last row keeps the splits (order moves)
+        cand = np.repeat(idx[None], N, axis=0)
         cand[np.arange(N), nd] = nr
-        obj, edp = search.run_idx(np.tile(cand, (N_ORDER_COMBOS, 1)), combos)
+        combos = _order_neighbours(oc)
+        rows = np.concatenate([np.tile(cand, (len(combos), 1)), np.repeat(idx[None], N_ORDER_COMBOS, axis=0)])
+        ocs = np.concatenate([np.repeat(combos, N), np.arange(N_ORDER_COMBOS)])
+        obj, edp = search.run_idx(rows, ocs)
         j = _argbest(obj, edp)
         if not (obj[j], edp[j]) < cur:
             break
         cur = (obj[j], edp[j])
-        idx = cand[j % (N + 1)].copy()
-        oc = int(combos[j])
+        idx = rows[j].copy()
+        oc = int(ocs[j])
     return idx, oc, cur
+
+
+def _order_neighbours(oc: int) -> np.ndarray:
+    """Order combinations one stationarity choice away from ``oc``: the same window-first
+    variant where it exists, every stationary space at each level (3 x 3 combinations)."""
+    from .space import N_ORDERS, ORDER_STATIONARY
+
+    g, d = divmod(int(oc), N_ORDERS)
+    pick = []
+    for lvl_order in (g, d):
+        same = {}
+        for o, x in enumerate(ORDER_STATIONARY):
+            same.setdefault(x, o)
+        same[ORDER_STATIONARY[lvl_order]] = lvl_order
+        pick.append(sorted(same.values()))
+    return np.array([a * N_ORDERS + b for a in pick[0] for b in pick[1]], dtype=np.int64)
 
 
 def _pair_moves(space: MappingSpace, idx, rng, cap: int):

@@ -45,6 +45,7 @@ _ORDER_TEXT = (("W", "PQNCRSKG"), ("W", "QPNCRSKG"),
                ("I", "KPQNCRSG"), ("I", "KQPNCRSG"), ("I", "KRSCNPQG"), ("I", "KSRCNPQG"),
                ("O", "RSCNPQKG"), ("O", "SRCNPQKG"))
 CANONICAL_ORDERS = np.array([[DIMS.index(c) for c in text] for _, text in _ORDER_TEXT], dtype=np.int64)
+ORDER_STATIONARY = tuple(x for x, _ in _ORDER_TEXT)  # the stationary data space of each order
 N_ORDERS = len(CANONICAL_ORDERS)
 N_ORDER_COMBOS = N_ORDERS ** 2  # (global buffer order, DRAM order)
 # combo c: global-buffer order c // N_ORDERS (also used for the register file, where order has
