@@ -35,7 +35,7 @@ from .space import N_ORDER_COMBOS, NDIM, MappingSpace
 
 OBJECTIVES = {"edp": "edp", "energy": "energy_pj", "latency": "cycles"}
 OPTIMIZERS = ("auto", "heuristic", "random", "evolution", "exhaustive")
-DEFAULT_BUDGET = {"auto": 2000, "random": 20000, "evolution": 4000, "heuristic": 0, "exhaustive": 50_000_000}
+DEFAULT_BUDGET = {"auto": 2000, "random": 20000, "evolution": 4000, "heuristic": 0, "exhaustive": 400_000_000}
 
 
 @dataclass
