@@ -351,6 +351,12 @@ def _tiles(layer: Layer, acc: Accelerator, temporal, spatial, order) -> _Tiles:
 
 def check_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> int:
     """Reason code (0 = valid) for structure, coverage and capacity."""
+    return (_structure_reason(layer, acc, temporal, spatial, order)
+            or _capacity_reason(acc, _tiles(layer, acc, temporal, spatial, order)))
+
+
+def _structure_reason(layer: Layer, acc: Accelerator, temporal, spatial, order) -> int:
+    """Reason code (0 = valid) for loop orders, factors, array sizes and coverage."""
     A = len(acc.array)
     for l in range(3):
         if sorted(int(x) for x in order[l]) != list(range(8)):
@@ -374,7 +380,7 @@ def check_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> i
         cover = math.prod(int(temporal[l][d]) for l in range(3)) * math.prod(int(spatial[a][d]) for a in range(len(spatial)))
         if cover < bound:
             return 3
-    return _capacity_reason(acc, _tiles(layer, acc, temporal, spatial, order))
+    return 0
 
 
 def buffer_need_bytes(acc: Accelerator, level: str, tiles: dict, fills: dict) -> dict:
@@ -405,7 +411,9 @@ def _capacity_reason(acc: Accelerator, T: _Tiles) -> int:
 
 def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> Cost:
     """Cost of ``layer`` on ``acc`` under the mapping arrays (see module docstring)."""
-    reason = check_mapping(layer, acc, temporal, spatial, order)
+    reason = _structure_reason(layer, acc, temporal, spatial, order)
+    T = None if reason else _tiles(layer, acc, temporal, spatial, order)
+    reason = reason or _capacity_reason(acc, T)
     if reason:
         return Cost(valid=False, reason=REASONS[reason])
     macs = layer.macs
@@ -413,7 +421,6 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
     sp = [math.prod(int(spatial[a][d]) for a in range(nsp)) for d in range(8)]
     pes = math.prod(sp)  # active PEs
     passes, _ = array_passes(acc, spatial)
-    T = _tiles(layer, acc, temporal, spatial, order)
 
     acc_count = {lvl: {x: {"reads": 0, "writes": 0} for x in DATA_SPACES} for lvl in ("rf", "glb", "dram")}
     noc_words = {x: 0 for x in DATA_SPACES}

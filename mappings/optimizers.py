@@ -31,7 +31,7 @@ from models.errors import MappingError
 from models.layer import DIMS, Layer
 
 from .mapping import Mapping
-from .space import N_ORDER_COMBOS, NDIM, MappingSpace
+from .space import N_ORDER_COMBOS, N_ORDERS, NDIM, ORDER_STATIONARY, MappingSpace
 
 OBJECTIVES = {"edp": "edp", "energy": "energy_pj", "latency": "cycles"}
 OPTIMIZERS = ("auto", "heuristic", "random", "evolution", "exhaustive")
@@ -288,8 +288,6 @@ def local_search(search: _Search, idx, oc, max_steps: int = 100):
 def _order_neighbours(oc: int) -> np.ndarray:
     """Order combinations one stationarity choice away from ``oc``: the same window-first
     variant where it exists, every stationary space at each level (3 x 3 combinations)."""
-    from .space import N_ORDERS, ORDER_STATIONARY
-
     g, d = divmod(int(oc), N_ORDERS)
     pick = []
     for lvl_order in (g, d):
