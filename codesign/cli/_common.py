@@ -1,6 +1,7 @@
 """Helpers shared by CLI sub-commands: JSON output and small argument parsers."""
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -62,3 +63,33 @@ def finite(x: float) -> float:
     if not math.isfinite(x):
         raise CodesignError("internal: non-finite number in result")
     return x
+
+
+def int_in(lo: int, hi: int):
+    """An argparse ``type`` for an integer in ``[lo, hi]``; the error states the range."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer from {lo:,} to {hi:,}, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{v} is out of range: accepted {lo:,} to {hi:,}")
+        return v
+    parse.__name__ = "int"
+    return parse
+
+
+def float_in(lo: float, hi: float, *, lo_open: bool = False):
+    """An argparse ``type`` for a finite number in ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text.strip())
+        except ValueError:
+            v = math.nan
+        ok = math.isfinite(v) and (lo < v if lo_open else lo <= v) and v <= hi
+        if not ok:
+            raise argparse.ArgumentTypeError(
+                f"expected a number {'>' if lo_open else 'from'} {lo:g}{' and <=' if lo_open else ' to'} {hi:g}, got {text!r}")
+        return v
+    parse.__name__ = "number"
+    return parse
