@@ -5,9 +5,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
 from models.errors import AcceleratorError
+from models.inputs import load_yaml_file, validate
+
+from .schema import EnergyTableSpec
 
 TABLE_DIR = Path(__file__).parent / "energy_tables"
 
@@ -43,20 +44,40 @@ def table_names() -> list[str]:
     return sorted(p.stem for p in TABLE_DIR.glob("*.yaml"))
 
 
+def load_energy_table(name_or_path) -> EnergyTable:
+    """A table by name (``eyeriss-65nm``) or an energy-table YAML by path, validated by
+    ``schema.EnergyTableSpec``."""
+    if isinstance(name_or_path, Path):
+        name_or_path = str(name_or_path)
+    if not isinstance(name_or_path, str):
+        raise AcceleratorError(f"an energy table is the name of a known table or the path of an energy-table "
+                               f"YAML, not {type(name_or_path).__name__}")
+    return _load(name_or_path)
+
+
 @lru_cache(maxsize=None)
-def load_energy_table(name_or_path: str) -> EnergyTable:
-    p = Path(name_or_path)
-    if not p.is_file():
+def _load(name_or_path: str) -> EnergyTable:
+    if name_or_path in table_names():
         p = TABLE_DIR / f"{name_or_path}.yaml"
-    if not p.is_file():
-        raise AcceleratorError(f"unknown energy table '{name_or_path}' (known: {', '.join(table_names())})")
+        what = p.name
+    elif name_or_path.endswith((".yaml", ".yml")) or _is_file(Path(name_or_path)):
+        p = Path(name_or_path)
+        what = f"energy table {name_or_path}"
+    else:
+        shown = name_or_path if len(name_or_path) <= 80 else name_or_path[:77] + "..."
+        raise AcceleratorError(f"unknown energy table '{shown}' (known: {', '.join(table_names())}; "
+                               f"or give a YAML path)")
+    spec = validate(EnergyTableSpec, load_yaml_file(p, what, error=AcceleratorError), what, error=AcceleratorError)
+    return EnergyTable(
+        name=spec.name, mac_pj=float(spec.mac_pj), mac_ref_bits=spec.mac_ref_bits,
+        mac_bits_exponent=float(spec.mac_bits_exponent), ratios=spec.ratios.model_dump(),
+        reference_bytes={k: v for k, v in spec.reference_bytes.model_dump().items() if v is not None},
+        scaling_exponent=float(spec.scaling_exponent),
+    )
+
+
+def _is_file(p: Path) -> bool:
     try:
-        d = yaml.safe_load(p.read_text())
-        return EnergyTable(
-            name=d["name"], mac_pj=float(d["mac_pj"]), mac_ref_bits=int(d["mac_ref_bits"]),
-            mac_bits_exponent=float(d.get("mac_bits_exponent", 1.0)), ratios=dict(d["ratios"]),
-            reference_bytes=dict(d.get("reference_bytes", {})),
-            scaling_exponent=float(d.get("scaling_exponent", 0.5)),
-        )
-    except (KeyError, TypeError, ValueError, yaml.YAMLError) as e:
-        raise AcceleratorError(f"energy table {p.name}: malformed ({e})") from None
+        return p.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False

@@ -3,7 +3,8 @@
 Levels, innermost first: a per-PE register file (``rf``), a shared global buffer (``glb``)
 and ``dram``. Each array dimension has a size and the loop dimensions it may parallelize (the
 dataflow). Per-access energies are derived from an energy table (``energy.py``) unless a
-level states them explicitly. Loaded from and saved to YAML; validated on load.
+level states them explicitly. Loaded from and saved to YAML; validated on load by the schema
+in ``schema.py``.
 """
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ from pathlib import Path
 import yaml
 
 from models.errors import AcceleratorError
-from models.layer import DATA_SPACES, DIMS
+from models.inputs import load_yaml_file, validate
+from models.layer import DATA_SPACES
+
+from .schema import BUFFERING, BW_FIELDS, TIMING_KINDS, AcceleratorSpec, OnChipLevelSpec  # noqa: F401
 
 LEVELS: tuple[str, ...] = ("rf", "glb", "dram")
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -40,9 +44,6 @@ class ArrayDim:
         if self.fused:
             d["fused"] = True
         return d
-
-
-TIMING_KINDS: tuple[str, ...] = ("ideal", "systolic", "multicast")
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,6 @@ class ArrayTiming:
         if self.setup_cycles:
             d["setup_cycles"] = self.setup_cycles
         return d
-
-
-BUFFERING: tuple[str, ...] = ("double", "single")
 
 
 @dataclass(frozen=True)
@@ -216,222 +214,84 @@ class Accelerator:
 
 
 # ---- loading and validation ---------------------------------------------------------------
-def _num(d: dict, key: str, where: str, *, positive=True, allow_none=False, integer=False):
-    if key not in d:
-        raise AcceleratorError(f"{where}: missing field '{key}'")
-    v = d[key]
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise AcceleratorError(f"{where}: '{key}' must be a number, got {v!r}")
-    if not math.isfinite(v) or (positive and v <= 0) or (not positive and v < 0):
-        raise AcceleratorError(f"{where}: '{key}' must be {'> 0' if positive else '>= 0'}, got {v!r}")
-    if integer:
-        if int(v) != v:
-            raise AcceleratorError(f"{where}: '{key}' must be an integer, got {v!r}")
-        v = int(v)
-    return v
-
-
-BW_FIELDS = {"bw_words_per_cycle": 1, "bw_bytes_per_cycle": 8, "bw_bits_per_cycle": 1}
-
-
-def _bandwidth(d: dict, where: str, is_dram: bool) -> tuple[float | None, float | None]:
-    """``(words per cycle, bits per cycle or None)`` from whichever bandwidth field ``d`` gives."""
-    given = [k for k in BW_FIELDS if k in d]
-    if len(given) > 1:
-        raise AcceleratorError(f"{where}: give one of {', '.join(given)}, not several")
-    if not given:
-        if is_dram:
-            raise AcceleratorError(f"{where}: missing field 'bw_words_per_cycle' (or bw_bytes_per_cycle, "
-                                   f"bw_bits_per_cycle)")
-        return None, None
-    key = given[0]
-    v = _num(d, key, where, allow_none=not is_dram)
-    if v is None or key == "bw_words_per_cycle":
-        return v, None
-    bits = v * BW_FIELDS[key]
-    return bits / 16, bits
-
-
-def _level(d: dict, name: str, table, is_dram: bool) -> MemoryLevel:
-    where = f"accelerator.{name}"
-    if not isinstance(d, dict):
-        raise AcceleratorError(f"{where}: expected a mapping, got {type(d).__name__}")
-    unknown = set(d) - {"capacity_bytes", "read_energy_pj", "write_energy_pj", "bypass", "buffering", *BW_FIELDS}
-    if unknown:
-        raise AcceleratorError(f"{where}: unknown field(s) {sorted(unknown)}")
+def _level(spec: OnChipLevelSpec, name: str, table) -> MemoryLevel:
+    cap = spec.capacity_bytes
     split = None
-    cap_field = d.get("capacity_bytes")
-    if isinstance(cap_field, dict):
-        unknown = set(cap_field) - set(DATA_SPACES)
-        if unknown:
-            raise AcceleratorError(f"{where}.capacity_bytes: unknown data space(s) {sorted(unknown)} (known: W I O)")
-        split = {k: _num(cap_field, k, f"{where}.capacity_bytes", integer=True) for k in DATA_SPACES if k in cap_field}
-        cap = sum(split.values())
-    elif is_dram:
-        cap = None if cap_field is None else _num(d, "capacity_bytes", where, integer=True)
-    else:
-        cap = _num(d, "capacity_bytes", where, integer=True)
-    bw, bits = _bandwidth(d, where, is_dram)
+    if isinstance(cap, dict):
+        split, cap = cap, sum(cap.values())
+    bw, bits = spec.bandwidth()
+    rd, wr = spec.read_energy_pj, spec.write_energy_pj
     by_space = None
-    if isinstance(d.get("read_energy_pj"), dict) or isinstance(d.get("write_energy_pj"), dict):
-        by_space = {}
-        for x in DATA_SPACES:
-            pair = []
-            for key in ("read_energy_pj", "write_energy_pj"):
-                v = d.get(key)
-                if not isinstance(v, dict) or set(v) - set(DATA_SPACES):
-                    raise AcceleratorError(f"{where}.{key}: give both energies per data space, a mapping of "
-                                           f"W, I and O, got {v!r}")
-                pair.append(_num(v, x, f"{where}.{key}", positive=False) if x in v else 0.0)
-            by_space[x] = tuple(pair)
+    if isinstance(rd, dict):
+        by_space = {x: (rd.get(x, 0.0), wr.get(x, 0.0)) for x in DATA_SPACES}
         rd, wr = by_space["I"]
-    elif "read_energy_pj" in d or "write_energy_pj" in d:
-        rd = _num(d, "read_energy_pj", where, positive=False)
-        wr = _num(d, "write_energy_pj", where, positive=False)
-    else:
+    elif rd is None:
         rd = wr = table.access_energy_pj(name, cap)
-    bypass = d.get("bypass", [])
-    if isinstance(bypass, str):
-        bypass = [bypass]
-    if not isinstance(bypass, list) or any(x not in DATA_SPACES for x in bypass):
-        raise AcceleratorError(f"{where}.bypass: expected a list of data spaces (W, I, O), got {bypass!r}")
-    if bypass and is_dram:
-        raise AcceleratorError(f"{where}.bypass: DRAM holds every data space; it cannot be bypassed")
-    if split is not None and set(bypass) & set(split):
-        raise AcceleratorError(f"{where}: {sorted(set(bypass) & set(split))} both bypassed and given a capacity")
-    if len(bypass) == len(DATA_SPACES):
-        raise AcceleratorError(f"{where}.bypass: a level that holds no data space should be left out; "
-                               f"it bypasses W, I and O")
-    buffering = d.get("buffering", "double")
-    if buffering not in BUFFERING or (is_dram and "buffering" in d):
-        raise AcceleratorError(f"{where}.buffering: expected one of {', '.join(BUFFERING)} (on-chip levels "
-                               f"only), got {buffering!r}")
     return MemoryLevel(capacity_bytes=cap, bw_words_per_cycle=bw, read_energy_pj=rd,
                        write_energy_pj=wr, split_bytes=split, bw_bits_per_cycle=bits,
-                       bypass=tuple(x for x in DATA_SPACES if x in bypass), buffering=buffering,
-                       energy_by_space=by_space)
+                       bypass=spec.bypass, buffering=spec.buffering, energy_by_space=by_space)
 
 
 def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
-    """Build and validate an ``Accelerator`` from a plain dict (as parsed from YAML)."""
+    """Build and validate an ``Accelerator`` from a plain dict (as parsed from YAML).
+
+    The rules and bounds are those of ``schema.AcceleratorSpec``; any violation is one
+    ``AcceleratorError`` line naming ``source``, the field, the value and what is accepted."""
     from .energy import load_energy_table
 
-    if not isinstance(d, dict):
-        raise AcceleratorError(f"{source}: expected a mapping at top level")
-    known = {"name", "clock_mhz", "word_bits", "array", "array_timing", "rf", "glb", "dram", "mac_energy_pj",
-             "noc_energy_pj", "energy_table", "notes", "stores_padding"}
-    unknown = set(d) - known
-    if unknown:
-        raise AcceleratorError(f"{source}: unknown field(s) {sorted(unknown)}")
-    for key in ("array", "rf", "glb", "dram"):
-        if key not in d:
-            raise AcceleratorError(f"{source}: missing field '{key}'")
-    table = load_energy_table(d.get("energy_table") or "eyeriss-65nm")
-    arr = d["array"]
-    if not isinstance(arr, list) or not 1 <= len(arr) <= 3:
-        raise AcceleratorError(f"{source}: 'array' must list 1 to 3 dimensions")
-    dims = []
-    for i, a in enumerate(arr):
-        where = f"{source}.array[{i}]"
-        if not isinstance(a, dict):
-            raise AcceleratorError(f"{where}: expected a mapping with 'size' and 'loops'")
-        size = _num(a, "size", where, integer=True)
-        loops = a.get("loops")
-        if isinstance(loops, str):
-            loops = [loops]
-        if not loops or not isinstance(loops, list):
-            raise AcceleratorError(f"{where}: 'loops' must name at least one loop dimension")
-        bad = [x for x in loops if x not in DIMS]
-        if bad:
-            raise AcceleratorError(f"{where}: unknown loop dimension(s) {bad} (known: {' '.join(DIMS)})")
-        fused = a.get("fused", False)
-        if not isinstance(fused, bool):
-            raise AcceleratorError(f"{where}: 'fused' must be true or false, got {fused!r}")
-        unknown = set(a) - {"size", "loops", "fused"}
-        if unknown:
-            raise AcceleratorError(f"{where}: unknown field(s) {sorted(unknown)}")
-        if len(set(loops)) != len(loops):
-            raise AcceleratorError(f"{where}: a loop dimension is listed twice in {loops}")
-        dims.append(ArrayDim(size=size, loops=tuple(loops), fused=fused))
-    wb = d.get("word_bits", {"W": 16, "I": 16, "O": 16})
-    if isinstance(wb, int):
-        wb = {k: wb for k in DATA_SPACES}
-    if not isinstance(wb, dict) or set(wb) != set(DATA_SPACES):
-        raise AcceleratorError(f"{source}: 'word_bits' must give W, I and O (or one integer)")
-    wb = {k: _num(wb, k, f"{source}.word_bits", integer=True) for k in DATA_SPACES}
-    if any(v > 64 for v in wb.values()):
-        raise AcceleratorError(f"{source}.word_bits: widths must be 1 to 64 bits, got {wb}")
-    stores_padding = d.get("stores_padding", False)
-    if not isinstance(stores_padding, bool):
-        raise AcceleratorError(f"{source}: 'stores_padding' must be true or false, got {stores_padding!r}")
-    mac = d["mac_energy_pj"] if "mac_energy_pj" in d else table.mac_energy_pj(wb)
-    noc = d["noc_energy_pj"] if "noc_energy_pj" in d else table.noc_energy_pj()
-    mac = _num({"mac_energy_pj": mac}, "mac_energy_pj", source, positive=False)
-    noc = _num({"noc_energy_pj": noc}, "noc_energy_pj", source, positive=False)
+    spec = validate(AcceleratorSpec, d, source, error=AcceleratorError)
+    try:
+        table = load_energy_table(spec.energy_table or "eyeriss-65nm")
+    except AcceleratorError as e:
+        raise AcceleratorError(f"{source}: energy_table: {e}") from None
+    wb = spec.word_bits
+    mac = spec.mac_energy_pj if spec.mac_energy_pj is not None else table.mac_energy_pj(wb)
+    noc = spec.noc_energy_pj if spec.noc_energy_pj is not None else table.noc_energy_pj()
+    t = spec.array_timing
+    timing = ArrayTiming() if t is None else ArrayTiming(kind=t.kind, stationary=t.stationary,
+                                                         preload_cycles=t.preload_cycles,
+                                                         setup_cycles=t.setup_cycles)
     return Accelerator(
-        name=str(d.get("name", "custom")),
-        array=tuple(dims),
-        rf=_level(d["rf"], "rf", table, False),
-        glb=_level(d["glb"], "glb", table, False),
-        dram=_level(d["dram"], "dram", table, True),
+        name=spec.name,
+        array=tuple(ArrayDim(size=a.size, loops=a.loops, fused=a.fused) for a in spec.array),
+        rf=_level(spec.rf, "rf", table),
+        glb=_level(spec.glb, "glb", table),
+        dram=_level(spec.dram, "dram", table),
         mac_energy_pj=mac,
         noc_energy_pj=noc,
         word_bits=wb,
-        clock_mhz=_num(d, "clock_mhz", source) if "clock_mhz" in d else 200.0,
+        clock_mhz=spec.clock_mhz,
         energy_table=table.name,
-        notes=str(d.get("notes", "")).strip(),
-        timing=_timing(d.get("array_timing"), f"{source}.array_timing"),
-        stores_padding=stores_padding,
+        notes=spec.notes.strip(),
+        timing=timing,
+        stores_padding=spec.stores_padding,
     )
-
-
-def _timing(d, where: str) -> ArrayTiming:
-    if d is None:
-        return ArrayTiming()
-    if isinstance(d, str):
-        d = {"kind": d}
-    if not isinstance(d, dict):
-        raise AcceleratorError(f"{where}: expected a mapping with 'kind' ({' | '.join(TIMING_KINDS)})")
-    unknown = set(d) - {"kind", "stationary", "preload_cycles", "setup_cycles"}
-    if unknown:
-        raise AcceleratorError(f"{where}: unknown field(s) {sorted(unknown)}")
-    kind = d.get("kind", "ideal")
-    if kind not in TIMING_KINDS:
-        raise AcceleratorError(f"{where}: kind {kind!r} is not one of {', '.join(TIMING_KINDS)}")
-    st = d.get("stationary")
-    if st is not None and st not in DATA_SPACES:
-        raise AcceleratorError(f"{where}: stationary {st!r} must be one of W, I, O")
-    pre = None if d.get("preload_cycles") is None else _num(d, "preload_cycles", where, positive=False, integer=True)
-    setup = _num(d, "setup_cycles", where, positive=False, integer=True) if "setup_cycles" in d else 0
-    if pre is not None and kind != "systolic":
-        raise AcceleratorError(f"{where}: preload_cycles applies to a systolic array only")
-    t = ArrayTiming(kind=kind, stationary=st, preload_cycles=pre, setup_cycles=setup)
-    if kind != "ideal" and st is None and (kind == "systolic" or setup):
-        raise AcceleratorError(f"{where}: a {kind} array needs 'stationary' (W, I or O): the operand whose "
-                               f"register-file tile each fold loads")
-    return t
 
 
 def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
 def load_accelerator(name_or_path) -> Accelerator:
     """Load a preset by name (``eyeriss``) or an accelerator YAML file by path."""
     if isinstance(name_or_path, Accelerator):
         return name_or_path
+    if not isinstance(name_or_path, (str, Path)):
+        raise AcceleratorError(f"an accelerator is a preset name or a YAML path, not {type(name_or_path).__name__}")
     s = str(name_or_path)
     p = Path(s)
-    if not (s.endswith((".yaml", ".yml")) or p.is_file()):
+    if not (s.endswith((".yaml", ".yml")) or _is_file(p)):
+        if s.lower() not in preset_names():
+            shown = s if len(s) <= 80 else s[:77] + "..."
+            raise AcceleratorError(f"unknown accelerator '{shown}' (presets: {', '.join(preset_names())}; "
+                                   f"or give a YAML path)")
         p = PRESET_DIR / f"{s.lower()}.yaml"
-        if not p.is_file():
-            raise AcceleratorError(f"unknown accelerator '{s}' (presets: {', '.join(preset_names())}; or give a YAML path)")
-    elif not p.is_file():
-        raise AcceleratorError(f"accelerator file not found: {s}")
-    try:
-        d = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise AcceleratorError(f"{p.name}: malformed YAML ({str(e).splitlines()[0]})") from None
-    return accelerator_from_dict(d, source=p.name)
+        return accelerator_from_dict(load_yaml_file(p, p.name, error=AcceleratorError), source=p.name)
+    return accelerator_from_dict(load_yaml_file(p, s, error=AcceleratorError), source=s)

@@ -13,14 +13,16 @@ buffer counts twice.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields, replace
+import re
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from models.errors import CodesignError
+from models.inputs import load_yaml_file, validate
+
+from .board_schema import MAX_DESIGN_CHARS, BoardSpec
 
 BOARD_DIR = Path(__file__).parent / "boards"
 LUTRAM_MAX_DEPTH = 64          # banks up to this many words become distributed RAM
@@ -80,12 +82,9 @@ class Board:
         allowed = {"dsp", "bram36", "lut", "ff", "clock_mhz", "ddr_bandwidth_gbs", "mem_port_bits"}
         bad = set(overrides) - allowed
         if bad:
-            raise FPGAError(f"board limits: unknown key(s) {sorted(bad)} (known: {' '.join(sorted(allowed))})")
-        checked = {}
-        for k, v in overrides.items():
-            integer = k not in ("clock_mhz", "ddr_bandwidth_gbs")
-            checked[k] = _number({k: v}, k, f"board {self.name} limit", integer=integer)
-        return replace(self, **checked)
+            raise FPGAError(f"board limits: unknown key(s) {sorted(map(str, bad))} "
+                            f"(known: {' '.join(sorted(allowed))})")
+        return board_from_dict({**self.to_dict(), **overrides}, source=f"board {self.name} limit")
 
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "power"}
@@ -94,49 +93,17 @@ class Board:
 
 
 # ---- loading and validation -----------------------------------------------------------------
-def _number(d: dict, key: str, where: str, *, integer=False, allow_zero=False):
-    if key not in d:
-        raise FPGAError(f"{where}: missing field '{key}'")
-    v = d[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise FPGAError(f"{where}: '{key}' must be a number, got {v!r}")
-    if v < 0 or (v == 0 and not allow_zero):
-        raise FPGAError(f"{where}: '{key}' must be {'>= 0' if allow_zero else '> 0'}, got {v!r}")
-    if integer:
-        if int(v) != v:
-            raise FPGAError(f"{where}: '{key}' must be an integer, got {v!r}")
-        return int(v)
-    return float(v)
-
-
-_INT_FIELDS = ("dsp", "bram36", "lut", "ff", "mem_port_bits")
-_FLOAT_FIELDS = ("clock_mhz", "ddr_bandwidth_gbs")
-_POWER_FIELDS = ("static_w", "dsp_pj_per_cycle", "bram18_pj_per_cycle", "dram_pj_per_byte")
-
-
 def board_from_dict(d: dict, source: str = "board") -> Board:
-    """Build and validate a ``Board`` from a plain dict (as parsed from YAML)."""
-    if not isinstance(d, dict):
-        raise FPGAError(f"{source}: expected a mapping at top level")
-    known = {"name", "part", "dsp_kind", "ddr_kind", "power", *_INT_FIELDS, *_FLOAT_FIELDS}
-    unknown = set(d) - known
-    if unknown:
-        raise FPGAError(f"{source}: unknown field(s) {sorted(unknown)}")
-    kw = {k: _number(d, k, source, integer=True) for k in _INT_FIELDS}
-    kw.update({k: _number(d, k, source) for k in _FLOAT_FIELDS})
-    if kw["mem_port_bits"] < 16:
-        raise FPGAError(f"{source}: 'mem_port_bits' must be at least 16, got {kw['mem_port_bits']}")
-    p = d.get("power", {})
-    if not isinstance(p, dict):
-        raise FPGAError(f"{source}.power: expected a mapping")
-    unknown = set(p) - set(_POWER_FIELDS)
-    if unknown:
-        raise FPGAError(f"{source}.power: unknown field(s) {sorted(unknown)}")
-    power = PowerParams(**{k: (_number(p, k, f"{source}.power", allow_zero=True) if k in p else 0.0)
-                           for k in _POWER_FIELDS})
-    return Board(name=str(d.get("name", "custom")), part=str(d.get("part", "")),
-                 dsp_kind=str(d.get("dsp_kind", "")), ddr_kind=str(d.get("ddr_kind", "")),
-                 power=power, **kw)
+    """Build and validate a ``Board`` from a plain dict (as parsed from YAML); the rules and
+    bounds are those of ``board_schema.BoardSpec``."""
+    spec = validate(BoardSpec, d, source, error=FPGAError)
+    p = spec.power
+    return Board(name=spec.name, part=spec.part, dsp_kind=spec.dsp_kind, ddr_kind=spec.ddr_kind,
+                 dsp=spec.dsp, bram36=spec.bram36, lut=spec.lut, ff=spec.ff, mem_port_bits=spec.mem_port_bits,
+                 clock_mhz=float(spec.clock_mhz), ddr_bandwidth_gbs=float(spec.ddr_bandwidth_gbs),
+                 power=PowerParams(static_w=float(p.static_w), dsp_pj_per_cycle=float(p.dsp_pj_per_cycle),
+                                   bram18_pj_per_cycle=float(p.bram18_pj_per_cycle),
+                                   dram_pj_per_byte=float(p.dram_pj_per_byte)))
 
 
 def board_names() -> list[str]:
@@ -144,23 +111,29 @@ def board_names() -> list[str]:
     return sorted(p.stem for p in BOARD_DIR.glob("*.yaml"))
 
 
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte
+        return False
+
+
 def load_board(name_or_path) -> Board:
     """Load a board by name (``zcu102``, ``PYNQ_Z2`` ...) or a board YAML file by path."""
     if isinstance(name_or_path, Board):
         return name_or_path
+    if not isinstance(name_or_path, (str, Path)):
+        raise FPGAError(f"a board is a name or a YAML path, not {type(name_or_path).__name__}")
     s = str(name_or_path)
     p = Path(s)
-    if not (s.endswith((".yaml", ".yml")) or p.is_file()):
-        p = BOARD_DIR / f"{s.strip().lower().replace('_', '-')}.yaml"
-        if not p.is_file():
-            raise FPGAError(f"unknown board '{s}' (known: {', '.join(board_names())}; or give a YAML path)")
-    elif not p.is_file():
-        raise FPGAError(f"board file not found: {s}")
-    try:
-        d = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise FPGAError(f"{p.name}: malformed YAML ({str(e).splitlines()[0]})") from None
-    return board_from_dict(d, source=p.name)
+    if not (s.endswith((".yaml", ".yml")) or _is_file(p)):
+        key = s.strip().lower().replace("_", "-")
+        if key not in board_names():
+            shown = s if len(s) <= 80 else s[:77] + "..."
+            raise FPGAError(f"unknown board '{shown}' (known: {', '.join(board_names())}; or give a YAML path)")
+        p = BOARD_DIR / f"{key}.yaml"
+        return board_from_dict(load_yaml_file(p, p.name, error=FPGAError), source=p.name)
+    return board_from_dict(load_yaml_file(p, s, error=FPGAError), source=s)
 
 
 # ---- on-chip memory and resource accounting ---------------------------------------------------
@@ -260,24 +233,35 @@ def as_layers(x) -> list:
     return list(x)
 
 
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INT = re.compile(r"[+-]?[0-9]+")
+
+
 def parse_design_kv(text: str, what: str, str_keys=()) -> dict:
-    """``"Tm=64,Tn=7,..."`` -> dict of ints (``str_keys`` stay strings); one clear error if malformed."""
+    """``"Tm=64,Tn=7,..."`` -> dict of ints (``str_keys`` stay strings); one clear error if
+    malformed, a key is given twice or the text is longer than ``MAX_DESIGN_CHARS``. Ranges
+    are checked by the template's schema."""
+    if not isinstance(text, str):
+        raise FPGAError(f"{what}: expected a string KEY=VALUE,..., not {type(text).__name__}")
+    if len(text) > MAX_DESIGN_CHARS:
+        raise FPGAError(f"{what}: {len(text):,} characters; accepted at most {MAX_DESIGN_CHARS:,}")
     out = {}
-    for part in str(text).replace(" ", "").split(","):
+    for part in text.replace(" ", "").split(","):
         if not part:
             continue
         if "=" not in part:
             raise FPGAError(f"{what}: expected KEY=VALUE, got {part!r}")
         k, v = part.split("=", 1)
+        if not _KEY.fullmatch(k):
+            raise FPGAError(f"{what}: {k!r} is not a parameter name")
         if k in out:
             raise FPGAError(f"{what}: {k} given twice")
         if k in str_keys:
             out[k] = v
             continue
-        try:
-            out[k] = int(v)
-        except ValueError:
-            raise FPGAError(f"{what}: {k}={v!r} is not an integer") from None
+        if not _INT.fullmatch(v):
+            raise FPGAError(f"{what}: {k}={v!r} is not an integer")
+        out[k] = int(v)
     if not out:
         raise FPGAError(f"{what}: empty design string")
     return out

@@ -35,11 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import yaml
 
+from models.inputs import load_yaml_file, validate
 from models.layer import Layer
 from models.network import Network
 
+from .board_schema import HotNASDesignSpec
 from .boards import (Board, FPGAError, ResourceUse, as_layers, bank_cost_array, cdiv, load_board, parse_design_kv, violations)
 from .power import FPGALayerResult, FPGANetworkResult, energy_terms, network_result
 
@@ -67,14 +68,10 @@ class HotNASDesign:
     Tk: int | None = None
 
     def __post_init__(self):
+        spec = validate(HotNASDesignSpec, {k: getattr(self, k) for k in PARAMS + ("Tk",)}, "hotnas design",
+                        error=FPGAError)
         for k in PARAMS + ("Tk",):
-            v = getattr(self, k)
-            if k == "Tk" and v is None:
-                continue
-            lo = 0 if k == "Tmd" else 1
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
-                raise FPGAError(f"hotnas design: {k}={v!r} must be an integer >= {lo}")
-            object.__setattr__(self, k, int(v))
+            object.__setattr__(self, k, getattr(spec, k))
 
     @property
     def dsp(self) -> int:
@@ -89,13 +86,8 @@ class HotNASDesign:
 
     @classmethod
     def from_dict(cls, d: dict) -> "HotNASDesign":
-        bad = set(d) - set(PARAMS) - {"Tk"}
-        if bad:
-            raise FPGAError(f"hotnas design: unknown key(s) {sorted(bad)} (known: {' '.join(PARAMS)} Tk)")
-        missing = [k for k in PARAMS if k not in d]
-        if missing:
-            raise FPGAError(f"hotnas design: missing {', '.join(missing)} (give {', '.join(PARAMS)})")
-        return cls(**d)
+        spec = validate(HotNASDesignSpec, d, "hotnas design", error=FPGAError)
+        return cls(**{k: getattr(spec, k) for k in PARAMS + ("Tk",)})
 
     @classmethod
     def parse(cls, text: str) -> "HotNASDesign":
@@ -105,7 +97,7 @@ class HotNASDesign:
 
 # ---- presets ----------------------------------------------------------------------------------
 def _preset_data() -> dict:
-    return yaml.safe_load(PRESET_FILE.read_text())
+    return load_yaml_file(PRESET_FILE, PRESET_FILE.name, error=FPGAError)
 
 
 def preset_names() -> list[str]:

@@ -33,9 +33,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from models.inputs import validate
 from models.layer import Layer
 from models.network import Network
 
+from .board_schema import Zhang15DesignSpec
 from .boards import (Board, FPGAError, ResourceUse, as_layers, buffer_cost, cdiv, load_board, parse_design_kv)
 from .power import FPGALayerResult, FPGANetworkResult, energy_terms, network_result
 
@@ -54,13 +56,10 @@ class Zhang15Design:
     dtype: str = "fp32"
 
     def __post_init__(self):
+        spec = validate(Zhang15DesignSpec, {k: getattr(self, k) for k in ("Tm", "Tn", "Tr", "Tc", "dtype")},
+                        "zhang15 design", error=FPGAError)
         for k in ("Tm", "Tn", "Tr", "Tc"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise FPGAError(f"zhang15 design: {k}={v!r} must be a positive integer")
-            object.__setattr__(self, k, int(v))
-        if self.dtype not in DTYPES:
-            raise FPGAError(f"zhang15 design: unknown dtype {self.dtype!r} (known: {', '.join(DTYPES)})")
+            object.__setattr__(self, k, getattr(spec, k))
 
     @property
     def word_bits(self) -> int:
@@ -79,20 +78,18 @@ class Zhang15Design:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Zhang15Design":
-        known = {"Tm", "Tn", "Tr", "Tc", "dtype"}
-        bad = set(d) - known
-        if bad:
-            raise FPGAError(f"zhang15 design: unknown key(s) {sorted(bad)} (known: Tm Tn Tr Tc dtype)")
-        missing = [k for k in ("Tm", "Tn", "Tr", "Tc") if k not in d]
-        if missing:
-            raise FPGAError(f"zhang15 design: missing {', '.join(missing)} (give Tm, Tn, Tr and Tc)")
-        return cls(**d)
+        spec = validate(Zhang15DesignSpec, d, "zhang15 design", error=FPGAError)
+        return cls(Tm=spec.Tm, Tn=spec.Tn, Tr=spec.Tr, Tc=spec.Tc, dtype=spec.dtype)
 
     @classmethod
     def parse(cls, text: str, dtype: str | None = None) -> "Zhang15Design":
-        """Parse ``"Tm=64,Tn=7,Tr=13,Tc=13[,dtype=fp32]"``."""
+        """Parse ``"Tm=64,Tn=7,Tr=13,Tc=13[,dtype=fp32]"``; ``dtype`` (e.g. from ``--dtype``) must
+        not contradict a dtype in the text."""
         d = parse_design_kv(text, "zhang15 design", str_keys=("dtype",))
-        if dtype is not None and "dtype" not in d:
+        if dtype is not None:
+            if "dtype" in d and d["dtype"] != dtype:
+                raise FPGAError(f"zhang15 design: dtype={d['dtype']} in the design contradicts the dtype {dtype} "
+                                f"given separately")
             d["dtype"] = dtype
         return cls.from_dict(d)
 

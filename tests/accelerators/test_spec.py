@@ -56,12 +56,12 @@ def test_yaml_round_trip_and_fingerprint(tmp_path):
 
 
 @pytest.mark.parametrize("mutate, msg", [
-    (lambda d: d.pop("glb"), "missing field 'glb'"),
+    (lambda d: d.pop("glb"), "accelerator: glb: missing field"),
     (lambda d: d["rf"].update(capacity_bytes=-5), "'capacity_bytes' must be > 0"),
     (lambda d: d["array"][0].update(loops=["X"]), "unknown loop dimension"),
     (lambda d: d["array"][0].update(size=0), "'size' must be > 0"),
     (lambda d: d.update(array=[]), "1 to 3 dimensions"),
-    (lambda d: d["dram"].pop("bw_words_per_cycle"), "missing field 'bw_words_per_cycle'"),
+    (lambda d: d["dram"].pop("bw_words_per_cycle"), "dram.bw_words_per_cycle: missing field"),
     (lambda d: d["rf"].update(capacity_bytes={"W": 8, "Z": 8}), "unknown data space"),
     (lambda d: d.update(word_bits={"W": 8}), "word_bits"),
     (lambda d: d.update(colour="red"), "unknown field"),
