@@ -11,11 +11,13 @@ Convention (the one every package uses):
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+import re
+from dataclasses import asdict, dataclass
 
 from .errors import WorkloadError
+from .schema import LAYER_DIMS, LAYER_OPS, MAX_DIM, check_layer, int_range_problem
 
-DIMS: tuple[str, ...] = ("G", "N", "K", "C", "P", "Q", "R", "S")
+DIMS: tuple[str, ...] = LAYER_DIMS
 DIM_INDEX = {d: i for i, d in enumerate(DIMS)}
 DATA_SPACES: tuple[str, ...] = ("W", "I", "O")
 
@@ -27,7 +29,7 @@ RELEVANT = {
 }
 REDUCTION_DIMS = frozenset("CRS")
 
-OPS = ("conv", "dwconv", "fc", "matmul")
+OPS = LAYER_OPS
 
 
 @dataclass(frozen=True)
@@ -50,24 +52,19 @@ class Layer:
     bias: bool = False
 
     def __post_init__(self):
-        for d in DIMS:
-            v = getattr(self, d)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise WorkloadError(f"layer '{self.name}': dimension {d}={v!r} must be a positive integer")
-        for attr in ("stride", "dilation"):
-            v = getattr(self, attr)
-            if not isinstance(v, int) or v <= 0:
-                raise WorkloadError(f"layer '{self.name}': {attr}={v!r} must be a positive integer")
-        if not isinstance(self.padding, int) or self.padding < 0:
-            raise WorkloadError(f"layer '{self.name}': padding={self.padding!r} must be >= 0")
-        if self.op not in OPS:
-            raise WorkloadError(f"layer '{self.name}': unknown op {self.op!r} (known: {', '.join(OPS)})")
+        # the bounds of models.schema, checked here so that every loader and builder obeys them
+        check_layer(self.name, {d: getattr(self, d) for d in DIMS}, self.stride, self.dilation,
+                    self.padding, self.op)
 
     # ---- constructors -------------------------------------------------------------------
     @classmethod
     def conv(cls, name, in_ch, out_ch, out_hw, kernel, stride=1, groups=1, batch=1,
              dilation=1, padding=None, bias=False):
         """A 2-D convolution with square output ``out_hw`` (int or (rows, cols)) and kernel."""
+        for what, v in (("groups", groups), ("in_ch", in_ch), ("out_ch", out_ch)):
+            problem = int_range_problem(v, 1, MAX_DIM, python_int=True)
+            if problem:
+                raise WorkloadError(f"layer '{name}': {what}={v!r} {problem}")
         if in_ch % groups or out_ch % groups:
             raise WorkloadError(f"layer '{name}': channels {in_ch}->{out_ch} not divisible by groups={groups}")
         p, q = (out_hw, out_hw) if isinstance(out_hw, int) else out_hw
@@ -151,27 +148,44 @@ class Layer:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Layer":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise WorkloadError(f"layer: unknown field(s) {sorted(unknown)}")
-        return cls(**d)
+    def from_dict(cls, d: dict, source: str = "layer") -> "Layer":
+        """A layer from ``to_dict()`` output (dimensions flat or under ``dims``), schema-checked."""
+        from .inputs import validate
+        from .schema import LayerSpec
+        if isinstance(d, dict) and "name" not in d:
+            d = {"name": "layer", **d}
+        return cls.from_spec(validate(LayerSpec, d, source, error=WorkloadError))
+
+    @classmethod
+    def from_spec(cls, spec) -> "Layer":
+        """A layer from a validated ``models.schema.LayerSpec``."""
+        d = spec.dims
+        return cls(spec.name, d.G, d.N, d.K, d.C, d.P, d.Q, d.R, d.S, spec.stride, spec.dilation, spec.padding,
+                   spec.op, spec.bias)
 
     @classmethod
     def parse(cls, text: str, name: str = "layer") -> "Layer":
-        """Parse ``"K=64,C=64,P=56,Q=56,R=3,S=3[,stride=1,...]"`` (missing dims default to 1)."""
-        kw: dict = {"name": name}
+        """Parse ``"K=64,C=64,P=56,Q=56,R=3,S=3[,stride=1,...]"`` (missing dims default to 1).
+
+        Unknown or repeated keys, non-integers and values out of ``models.schema`` bounds are
+        one ``WorkloadError`` naming the key, the value and the accepted range.
+        """
+        from .inputs import validate
+        from .schema import LayerArgs
+        known = tuple(LayerArgs.model_fields)
+        if not isinstance(text, str) or len(text) > 4096:
+            raise WorkloadError("layer spec: expected a short text such as 'K=64,C=64,P=56,Q=56,R=3,S=3'")
+        kw: dict = {}
         for part in text.replace(" ", "").split(","):
             if not part:
                 continue
             if "=" not in part:
                 raise WorkloadError(f"layer spec: expected KEY=VALUE, got {part!r}")
             k, v = part.split("=", 1)
-            if k not in DIMS and k not in ("stride", "dilation", "padding"):
-                raise WorkloadError(f"layer spec: unknown key {k!r} (known: {' '.join(DIMS)} stride dilation padding)")
-            try:
-                kw[k] = int(v)
-            except ValueError:
-                raise WorkloadError(f"layer spec: {k}={v!r} is not an integer") from None
-        return cls(**kw)
+            if k not in known:
+                raise WorkloadError(f"layer spec: unknown key {k!r} (known: {' '.join(known)})")
+            if k in kw:
+                raise WorkloadError(f"layer spec: {k} is given twice ({k}={kw[k]} and {k}={v})")
+            kw[k] = int(v) if re.fullmatch(r"[+-]?[0-9]{1,40}", v) else v
+        args = validate(LayerArgs, kw, "layer spec", error=WorkloadError)
+        return cls(name=name, **args.model_dump())

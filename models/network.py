@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .errors import WorkloadError
 from .layer import Layer
+from .schema import MAX_AUX_ELEMS, MAX_AUX_OPS, MAX_LAYERS, int_range_problem
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,14 @@ class AuxOp:
     kind: str  # "pool" | "add" | "act" | "concat" | ...
     in_elems: int
     out_elems: int
+
+    def __post_init__(self):
+        for attr in ("in_elems", "out_elems"):
+            v = getattr(self, attr)
+            if type(v) is not int or not 0 <= v <= MAX_AUX_ELEMS:
+                problem = int_range_problem(v, 0, MAX_AUX_ELEMS, python_int=True)
+                if problem:
+                    raise WorkloadError(f"operator '{self.name}': {attr}={v!r} {problem}")
 
     def to_dict(self) -> dict:
         return {"name": self.name, "kind": self.kind, "in_elems": self.in_elems, "out_elems": self.out_elems}
@@ -39,6 +48,9 @@ class Network:
         object.__setattr__(self, "aux", tuple(self.aux))
         if not self.layers:
             raise WorkloadError(f"network '{self.name}' has no MAC layers")
+        if len(self.layers) > MAX_LAYERS or len(self.aux) > MAX_AUX_OPS:
+            raise WorkloadError(f"network '{self.name}': {len(self.layers):,} layers and {len(self.aux):,} other "
+                                f"operators; at most {MAX_LAYERS:,} and {MAX_AUX_OPS:,} are accepted")
         names = [l.name for l in self.layers]
         dup = [n for n, c in Counter(names).items() if c > 1]
         if dup:
@@ -78,15 +90,31 @@ class Network:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Network":
+    def from_dict(cls, d: dict, source: str = "network") -> "Network":
+        """A network from ``to_dict()`` output or a hand-written workload JSON (``models.schema.NetworkSpec``).
+
+        Derived fields (``macs`` and ``params`` of a layer, ``total``, ``unique_shapes``) are
+        optional; when present they must agree with the layers.
+        """
+        from .inputs import validate
+        from .schema import NetworkSpec
+        spec = validate(NetworkSpec, d, source, error=WorkloadError)
+        layers = tuple(Layer.from_spec(l) for l in spec.layers)
+        aux = tuple(AuxOp(a.name, a.kind, a.in_elems, a.out_elems) for a in spec.aux)
         try:
-            layers = []
-            for ld in d["layers"]:
-                ld = dict(ld)
-                ld.update(ld.pop("dims", {}))
-                ld = {k: v for k, v in ld.items() if k not in ("macs", "params")}
-                layers.append(Layer.from_dict(ld))
-            aux = [AuxOp(**a) for a in d.get("aux", [])]
-            return cls(name=d["name"], layers=tuple(layers), aux=tuple(aux), resolution=d.get("resolution"))
-        except (KeyError, TypeError) as e:
-            raise WorkloadError(f"malformed network description: {e}") from None
+            net = cls(name=spec.name, layers=layers, aux=aux, resolution=spec.resolution)
+        except WorkloadError as e:
+            raise WorkloadError(f"{source}: {e}") from None
+        for i, (l, ls) in enumerate(zip(layers, spec.layers)):
+            if ls.params is not None and ls.params != l.params:
+                raise WorkloadError(f"{source}: layers[{i}].params: {ls.params:,} contradicts the layer "
+                                    f"({l.params:,}); correct or drop it")
+        derived = {"total.macs": net.macs, "total.params": net.params, "total.layers": len(layers)}
+        given = {f"total.{k}": v for k, v in (spec.total.model_dump() if spec.total else {}).items()}
+        given["unique_shapes"] = spec.unique_shapes
+        derived["unique_shapes"] = len(net.unique_shapes()) if spec.unique_shapes is not None else None
+        for key, v in given.items():
+            if v is not None and v != derived[key]:
+                raise WorkloadError(f"{source}: {key}: {v:,} contradicts the layers ({derived[key]:,}); "
+                                    f"correct or drop it")
+        return net

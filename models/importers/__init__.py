@@ -1,10 +1,9 @@
 """Importers: a zoo name, an ONNX file, a Network JSON or an OFA ``net.config`` -> ``Network``."""
 from __future__ import annotations
 
-import json
 import os
 
-from ..errors import CodesignError, WorkloadError
+from ..errors import WorkloadError
 from ..network import Network
 
 
@@ -32,35 +31,19 @@ def _check_resolution(net: Network, resolution: int | None, spec: str) -> Networ
     return net
 
 
-def network_from_json(cfg, name: str, resolution: int | None = None) -> Network:
-    """A parsed JSON document: a ``Network.to_dict()`` description or an OFA ``net.config``."""
+def network_from_json(cfg, name: str, resolution: int | None = None, source: str | None = None) -> Network:
+    """A parsed JSON document: a ``Network.to_dict()`` description or an OFA ``net.config``.
+
+    ``source`` (the file) prefixes schema errors; it defaults to ``name``.
+    """
+    source = source or name
     if is_net_config(cfg):
-        try:
-            from ..netconfig import network_from_net_config
-        except ImportError:
-            raise WorkloadError(f"{name}: net.config files need models.netconfig, which is not available") from None
-        return network_from_net_config(cfg, resolution=resolution, name=name)
+        from ..netconfig import network_from_net_config
+        return network_from_net_config(cfg, resolution=resolution, name=name, source=source)
     if isinstance(cfg, dict) and "layers" in cfg:
-        try:
-            net = Network.from_dict(cfg)
-        except CodesignError:
-            raise
-        except (ValueError, TypeError, AttributeError, KeyError) as e:
-            raise WorkloadError(f"{name}: malformed network description ({e})") from None
-        return _check_resolution(net, resolution, name)
-    raise WorkloadError(f"{name}: JSON is neither a network description (no 'layers') "
+        return _check_resolution(Network.from_dict(cfg, source=source), resolution, source)
+    raise WorkloadError(f"{source}: JSON is neither a network description (no 'layers') "
                         f"nor an OFA net.config (no 'blocks')")
-
-
-def _run_config_image_size(net_config_path: str) -> int | None:
-    """The ``image_size`` of an OFA ``run.config`` beside a ``net.config`` (the size it was evaluated at)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(net_config_path)), "run.config")
-    try:
-        with open(path, encoding="utf-8") as f:
-            size = json.load(f).get("image_size")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
 
 
 def load_workload(spec: str, resolution: int | None = None, *, batch: int = 1,
@@ -71,6 +54,7 @@ def load_workload(spec: str, resolution: int | None = None, *, batch: int = 1,
     ``net.config`` without ``resolution`` takes the ``image_size`` of a ``run.config`` beside it.
     """
     from .. import zoo
+    from ..inputs import load_json_file
     spec = str(spec)
     if os.path.isfile(spec) and (batch != 1 or seq_len is not None):
         raise WorkloadError(f"{spec}: batch and sequence length apply to zoo networks only; the file fixes its shapes")
@@ -79,17 +63,19 @@ def load_workload(spec: str, resolution: int | None = None, *, batch: int = 1,
         if spec.lower().endswith(".onnx"):
             return _check_resolution(from_onnx(spec, name=base), resolution, spec)
         try:
-            with open(spec, encoding="utf-8") as f:
-                cfg = json.load(f)
-        except UnicodeDecodeError:
-            raise WorkloadError(f"{spec}: not a text JSON file (ONNX files need the .onnx suffix)") from None
-        except json.JSONDecodeError as e:
-            raise WorkloadError(f"{spec}: malformed JSON ({e.msg} at line {e.lineno} col {e.colno})") from None
+            with open(spec, "rb") as f:
+                head = f.read(64)
+        except OSError:
+            head = b""  # load_json_file names the problem
+        if head[:1] == b"\x08":  # an ONNX protobuf starts with field 1 (ir_version); JSON never does
+            raise WorkloadError(f"{spec}: a binary file, not JSON (ONNX files need the .onnx suffix)")
+        cfg = load_json_file(spec, error=WorkloadError)
         if base == "net" and os.path.basename(spec) == "net.config":
             base = os.path.basename(os.path.dirname(os.path.abspath(spec))) or "net"
         if resolution is None and is_net_config(cfg):
-            resolution = _run_config_image_size(spec)
-        return network_from_json(cfg, base, resolution)
+            from ..netconfig import run_config_resolution
+            resolution = run_config_resolution(spec)
+        return network_from_json(cfg, base, resolution, source=spec)
     if zoo.canonical_name(spec) is not None:
         return zoo.get_network(spec, resolution=resolution, batch=batch, seq_len=seq_len)
     if os.path.exists(spec):

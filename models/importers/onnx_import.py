@@ -14,6 +14,11 @@ import os
 from ..errors import WorkloadError
 from ..layer import Layer
 from ..network import AuxOp, Network
+from ..schema import MAX_DILATION, MAX_DIM, MAX_PADDING, MAX_STRIDE, int_range_problem
+
+ONNX_MAX_BYTES = 2 ** 31          # protobuf's own limit for one message (weights included)
+ONNX_MAX_NODES = 1_000_000        # nodes of the main graph
+AUTO_PAD = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 
 _UNSUPPORTED = {"ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul", "Einsum", "LSTM", "GRU", "RNN",
                 "Attention", "MultiHeadAttention", "DeformConv"}
@@ -28,34 +33,60 @@ def _first_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def _check_opsets(model, label: str) -> None:
+    import onnx
+    newest = onnx.defs.onnx_opset_version()
+    for op in model.opset_import:
+        if op.domain in ("", "ai.onnx") and not 1 <= op.version <= newest:
+            raise WorkloadError(f"{label}: opset_import: ONNX opset {op.version} is not supported "
+                                f"(the installed onnx knows opsets 1 to {newest})")
+    if len(model.graph.node) > ONNX_MAX_NODES:
+        raise WorkloadError(f"{label}: {len(model.graph.node):,} nodes, more than the {ONNX_MAX_NODES:,} accepted")
+
+
 def _load(path_or_model):
+    """(model, default network name, label for errors)."""
     import onnx
     if isinstance(path_or_model, onnx.ModelProto):
-        return path_or_model, path_or_model.graph.name or "onnx"
+        name = path_or_model.graph.name or "onnx"
+        _check_opsets(path_or_model, name)
+        return path_or_model, name, name
     path = os.fspath(path_or_model)
     if not os.path.isfile(path):
         raise WorkloadError(f"file not found: {path}")
+    size = os.path.getsize(path)
+    if size > ONNX_MAX_BYTES:
+        raise WorkloadError(f"{path}: {size:,} bytes, more than the {ONNX_MAX_BYTES:,} an ONNX file can hold")
     try:
         model = onnx.load(path)
     except Exception as e:  # noqa: BLE001 - protobuf raises several types for a corrupt file
         raise WorkloadError(f"{path}: not a valid ONNX model ({_first_line(e)})") from None
     if not model.graph.node:
         raise WorkloadError(f"{path}: not a valid ONNX model (the graph has no nodes)")
-    return model, os.path.splitext(os.path.basename(path))[0]
+    _check_opsets(model, path)
+    return model, os.path.splitext(os.path.basename(path))[0], path
 
 
 def _fix_dynamic_inputs(model, weight_names=frozenset()) -> list[str]:
-    """Set symbolic or missing input dimensions to 1; returns the names of the fixed inputs."""
+    """Set symbolic or missing input dimensions to 1; returns the names of the fixed inputs.
+
+    A fixed size that is zero, negative or above ``MAX_DIM`` is an error naming the input.
+    """
     inits = {i.name for i in model.graph.initializer} | set(weight_names)
     fixed = []
     for inp in model.graph.input:
         if inp.name in inits or not inp.type.HasField("tensor_type"):
             continue
-        for d in inp.type.tensor_type.shape.dim:
-            if not d.HasField("dim_value") or d.dim_value <= 0:
-                d.Clear()
-                d.dim_value = 1
-                fixed.append(inp.name)
+        for axis, d in enumerate(inp.type.tensor_type.shape.dim):
+            if d.HasField("dim_value"):
+                problem = int_range_problem(d.dim_value, 1, MAX_DIM)
+                if problem:
+                    raise WorkloadError(f"graph input '{inp.name}': dimension {axis} {problem} (got {d.dim_value}); "
+                                        f"leave a dynamic size symbolic")
+                continue
+            d.Clear()
+            d.dim_value = 1
+            fixed.append(inp.name)
     return sorted(set(fixed))
 
 
@@ -66,7 +97,7 @@ def _shapes(model) -> dict[str, tuple | None]:
         t = vi.type.tensor_type
         if not vi.type.HasField("tensor_type") or not t.HasField("shape"):
             continue
-        dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
+        dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
         out[vi.name] = dims
     for init in g.initializer:
         out[init.name] = tuple(init.dims)
@@ -76,6 +107,18 @@ def _shapes(model) -> dict[str, tuple | None]:
                 if a.name == "value" and a.t is not None:
                     out[node.output[0]] = tuple(a.t.dims)
     return out
+
+
+def _ints(a: dict, key: str, default: tuple, n: int, lo: int, hi: int) -> tuple[int, ...]:
+    """Attribute ``key``: ``n`` integers in ``[lo, hi]``; the error names the attribute."""
+    v = a.get(key, default)
+    if not isinstance(v, (list, tuple)) or len(v) != n:
+        raise WorkloadError(f"attribute {key}={v!r} must list {n} integers")
+    for x in v:
+        problem = int_range_problem(x, lo, hi)
+        if problem:
+            raise WorkloadError(f"attribute {key}={list(v)}: {x} {problem.replace('must be', 'is not')}")
+    return tuple(int(x) for x in v)
 
 
 def _attrs(node) -> dict:
@@ -107,11 +150,16 @@ class _Walker:
         self.aux: list[AuxOp] = []
         self.used: dict[str, int] = {}
 
-    def _shape(self, name: str, node, what: str) -> tuple[int, ...]:
+    def _shape(self, name: str, node, what: str, min_rank: int = 0) -> tuple[int, ...]:
         s = self.shapes.get(name)
         if s is None or any(d is None for d in s):
-            raise WorkloadError(f"ONNX node '{node.name or node.op_type}': the shape of {what} '{name}' could not "
-                                f"be inferred; export the model with static shapes")
+            raise WorkloadError(f"the shape of {what} '{name}' could not be inferred (check the node's attributes, "
+                                f"or export the model with static shapes)")
+        if any(d <= 0 for d in s):
+            raise WorkloadError(f"{what} '{name}' has the empty shape {list(s)} (an input smaller than the "
+                                f"kernel, or a zero-size tensor)")
+        if len(s) < min_rank:
+            raise WorkloadError(f"{what} '{name}' has rank {len(s)}; at least {min_rank} is needed")
         return s
 
     def _name(self, node, weight: str | None) -> str:
@@ -127,7 +175,7 @@ class _Walker:
 
     def _numel(self, name: str) -> int:
         s = self.shapes.get(name)
-        return math.prod(s) if s is not None and all(d is not None for d in s) else 0
+        return math.prod(s) if s is not None and all(d is not None and d > 0 for d in s) else 0
 
     def _aux(self, node, kind: str, inputs) -> None:
         in_elems = sum(self._numel(i) for i in inputs)
@@ -146,73 +194,97 @@ class _Walker:
     # ---- operators ----------------------------------------------------------------------------
     def run(self) -> None:
         for node in self.g.node:
-            op = node.op_type
-            if node.domain not in ("", "ai.onnx"):
-                if op in _UNSUPPORTED or "Conv" in op or "MatMul" in op or "Attention" in op:
-                    raise WorkloadError(f"unsupported ONNX operator {node.domain}.{op} at '{node.name}'")
-                continue
-            if op in _PASS_THROUGH or op == "Constant":
-                if op == "Constant" or (node.input and node.input[0] in self.params):
-                    self.params.update(node.output)
-                continue
-            if op == "Conv":
-                self._conv(node)
-            elif op == "ConvTranspose":
-                self._conv_transpose(node)
-            elif op in _UNSUPPORTED:
-                raise WorkloadError(f"unsupported ONNX operator {op} at '{node.name or op}' "
-                                    f"(supported MAC operators: Conv, Gemm, MatMul)")
-            elif op in _CONTROL and _subgraphs_have_macs(node):
-                raise WorkloadError(f"unsupported ONNX operator {op} with MAC operators inside, at '{node.name or op}'")
-            elif op == "Gemm":
-                self._gemm(node)
-            elif op == "MatMul":
-                self._matmul(node)
-            elif op in _POOL:
-                self._aux(node, "pool", node.input[:1])
-            elif op in ("Add", "Sum", "Mul"):
-                acts = [i for i in node.input if i and i not in self.params and self._numel(i) > 1]
-                if len(acts) == len(node.input) >= 2:
-                    self._aux(node, "mul" if op == "Mul" else "add", acts)
-            elif op == "Concat":
-                self._aux(node, "concat", [i for i in node.input if i])
+            try:
+                self._node(node)
+            except WorkloadError as e:
+                text = str(e)
+                if not text.startswith(("ONNX node", "unsupported ONNX")):
+                    text = f"ONNX node '{node.name or node.op_type}' ({node.op_type}): {text}"
+                raise WorkloadError(text) from None
+            except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as e:
+                raise WorkloadError(f"ONNX node '{node.name or node.op_type}' ({node.op_type}): malformed "
+                                    f"({type(e).__name__}: {_first_line(e)})") from None
+
+    def _node(self, node) -> None:
+        op = node.op_type
+        if node.domain not in ("", "ai.onnx"):
+            if op in _UNSUPPORTED or "Conv" in op or "MatMul" in op or "Attention" in op:
+                raise WorkloadError(f"unsupported ONNX operator {node.domain}.{op} at '{node.name}'")
+            return
+        if op in _PASS_THROUGH or op == "Constant":
+            if op == "Constant" or (node.input and node.input[0] in self.params):
+                self.params.update(node.output)
+            return
+        if op == "Conv":
+            self._conv(node)
+        elif op == "ConvTranspose":
+            self._conv_transpose(node)
+        elif op in _UNSUPPORTED:
+            raise WorkloadError(f"unsupported ONNX operator {op} at '{node.name or op}' "
+                                f"(supported MAC operators: Conv, Gemm, MatMul)")
+        elif op in _CONTROL and _subgraphs_have_macs(node):
+            raise WorkloadError(f"unsupported ONNX operator {op} with MAC operators inside, at '{node.name or op}'")
+        elif op == "Gemm":
+            self._gemm(node)
+        elif op == "MatMul":
+            self._matmul(node)
+        elif op in _POOL:
+            self._aux(node, "pool", node.input[:1])
+        elif op in ("Add", "Sum", "Mul"):
+            acts = [i for i in node.input if i and i not in self.params and self._numel(i) > 1]
+            if len(acts) == len(node.input) >= 2:
+                self._aux(node, "mul" if op == "Mul" else "add", acts)
+        elif op == "Concat":
+            self._aux(node, "concat", [i for i in node.input if i])
 
     def _conv(self, node) -> None:
         a = _attrs(node)
-        x = self._shape(node.input[0], node, "input")
-        w = self._shape(node.input[1], node, "weight")
-        y = self._shape(node.output[0], node, "output")
+        x = self._shape(node.input[0], node, "input", 3)
+        w = self._shape(node.input[1], node, "weight", 3)
         if len(x) not in (3, 4):
             raise WorkloadError(f"unsupported ONNX operator Conv with {len(x) - 2}-D input at '{node.name}' "
                                 f"(only 1-D and 2-D convolutions)")
         spatial = len(x) - 2
         kernel = tuple(w[2:])
-        strides = tuple(a.get("strides", (1,) * spatial))
-        dilations = tuple(a.get("dilations", (1,) * spatial))
-        pads = tuple(a.get("pads", (0,) * 2 * spatial))
-        label = node.name or "Conv"
+        strides = _ints(a, "strides", (1,) * spatial, spatial, 1, MAX_STRIDE)
+        dilations = _ints(a, "dilations", (1,) * spatial, spatial, 1, MAX_DILATION)
+        pads = _ints(a, "pads", (0,) * 2 * spatial, 2 * spatial, 0, MAX_PADDING)
+        if "kernel_shape" in a and tuple(a["kernel_shape"]) != kernel:
+            raise WorkloadError(f"attribute kernel_shape={list(a['kernel_shape'])} contradicts the weight shape "
+                                f"{list(w)}")
+        groups = a.get("group", 1)
+        problem = int_range_problem(groups, 1, MAX_DIM)
+        if problem:
+            raise WorkloadError(f"attribute group={groups!r} {problem}")
+        if x[1] % groups or w[0] % groups or x[1] // groups != w[1]:
+            raise WorkloadError(f"attribute group={groups} does not fit {x[1]} input channels, {w[0]} output "
+                                f"channels and a weight of shape {list(w)}")
         for what, v in (("stride", strides), ("dilation", dilations)):
             if len(set(v)) != 1:
-                raise WorkloadError(f"{label}: {what} {v} differs between axes; only square {what}s are supported")
+                raise WorkloadError(f"{what} {v} differs between axes; only square {what}s are supported")
         auto = a.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
+        auto = auto.decode(errors="replace") if isinstance(auto, bytes) else str(auto)
+        if auto not in AUTO_PAD:
+            raise WorkloadError(f"attribute auto_pad={auto[:40]!r} is not one of {', '.join(AUTO_PAD)}")
+        y = self._shape(node.output[0], node, "output", len(x))
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             padding = max(dilations[0] * (k - 1) // 2 for k in kernel)
+        elif auto == "VALID":
+            padding = 0
         else:
             padding = max(pads) if pads else 0
         if spatial == 1:
             hw, kernel = (1, y[2]), (1, kernel[0])
         else:
             hw = (y[2], y[3])
-        groups = int(a.get("group", 1))
         bias = len(node.input) > 2 and node.input[2] != ""
         self.layers.append(Layer.conv(self._name(node, node.input[1]), x[1], y[1], hw, kernel, stride=strides[0],
                                       groups=groups, batch=x[0], dilation=dilations[0], padding=padding, bias=bias))
 
     def _conv_transpose(self, node) -> None:
         a = _attrs(node)
-        x = self._shape(node.input[0], node, "input")
-        w = self._shape(node.input[1], node, "weight")
+        x = self._shape(node.input[0], node, "input", 4)
+        w = self._shape(node.input[1], node, "weight", 4)
         kernel = tuple(w[2:])
         if (len(x) != 4 or tuple(a.get("strides", (1, 1))) != kernel or any(a.get("pads", ()))
                 or any(a.get("output_padding", ())) or int(a.get("group", 1)) != 1
@@ -227,14 +299,16 @@ class _Walker:
         a = _attrs(node)
         sa = self._shape(node.input[0], node, "input A")
         sb = self._shape(node.input[1], node, "input B")
+        if len(sa) != 2 or len(sb) != 2:
+            raise WorkloadError(f"Gemm operands must be 2-D, got shapes {list(sa)} and {list(sb)}")
         m, k = (sa[1], sa[0]) if a.get("transA", 0) else (sa[0], sa[1])
         n = sb[0] if a.get("transB", 0) else sb[1]
         bias = len(node.input) > 2 and node.input[2] != ""
         self._emit(node, m, k, n, (), (), node.input[0] in self.params, node.input[1] in self.params, bias)
 
     def _matmul(self, node) -> None:
-        sa = self._shape(node.input[0], node, "input A")
-        sb = self._shape(node.input[1], node, "input B")
+        sa = self._shape(node.input[0], node, "input A", 1)
+        sb = self._shape(node.input[1], node, "input B", 1)
         a2 = (1,) + sa if len(sa) == 1 else sa
         b2 = sb + (1,) if len(sb) == 1 else sb
         b_param = node.input[1] in self.params
@@ -286,18 +360,23 @@ def _skeleton(model):
 def from_onnx(path_or_modelproto, name: str | None = None) -> Network:
     """Read an ONNX file (or ``onnx.ModelProto``) into a ``Network`` of its MAC layers."""
     import onnx
-    model, default_name = _load(path_or_modelproto)
+    model, default_name, label = _load(path_or_modelproto)
     model_copy, weight_names = _skeleton(model)
-    fixed = _fix_dynamic_inputs(model_copy, weight_names)
     try:
+        fixed = _fix_dynamic_inputs(model_copy, weight_names)
         onnx.checker.check_model(model_copy)
         inferred = onnx.shape_inference.infer_shapes(model_copy, data_prop=True)
+    except WorkloadError as e:
+        raise WorkloadError(f"{label}: {e}") from None
     except Exception as e:  # noqa: BLE001 - checker and inference raise their own types
-        raise WorkloadError(f"{default_name}: invalid ONNX model ({_first_line(e)})") from None
+        raise WorkloadError(f"{label}: invalid ONNX model ({_first_line(e)})") from None
     walker = _Walker(inferred, weight_names)
-    walker.run()
+    try:
+        walker.run()
+    except WorkloadError as e:
+        raise WorkloadError(f"{label}: {e}") from None
     if not walker.layers:
-        raise WorkloadError(f"{default_name}: the ONNX graph has no MAC operators (Conv, Gemm, MatMul)")
+        raise WorkloadError(f"{label}: the ONNX graph has no MAC operators (Conv, Gemm, MatMul)")
     inits = {i.name for i in inferred.graph.initializer} | weight_names
     inputs = [i for i in inferred.graph.input if i.name not in inits]
     resolution = None

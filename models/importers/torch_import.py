@@ -16,6 +16,7 @@ from collections import Counter
 from ..errors import WorkloadError
 from ..layer import Layer
 from ..network import AuxOp, Network
+from ..schema import MAX_DIM, int_range_problem
 
 
 def _first_line(e: BaseException) -> str:
@@ -300,12 +301,26 @@ class _Collector:
             self._aux(node, "pool", node.args[:1])
 
 
+TORCH_MAX_INPUT_ELEMS = 2 ** 28   # elements of one example input (1 GiB of float32; it is allocated)
+TORCH_MAX_RANK = 8
+TORCH_MAX_INPUTS = 64
+
+
 def _input_shapes(input_shape) -> list[tuple[int, ...]]:
-    shape = tuple(input_shape)
-    shapes = [tuple(s) for s in shape] if shape and not isinstance(shape[0], int) else [shape]
+    try:
+        shape = tuple(input_shape)
+        shapes = [tuple(s) for s in shape] if shape and not isinstance(shape[0], int) else [shape]
+    except TypeError:
+        raise WorkloadError(f"input shape {input_shape!r} must be a tuple of positive integers") from None
+    if len(shapes) > TORCH_MAX_INPUTS:
+        raise WorkloadError(f"{len(shapes)} input shapes, more than the {TORCH_MAX_INPUTS} accepted")
     for s in shapes:
-        if not s or any(isinstance(d, bool) or not isinstance(d, int) or d <= 0 for d in s):
-            raise WorkloadError(f"input shape {s} must be a tuple of positive integers")
+        if not s or len(s) > TORCH_MAX_RANK or any(int_range_problem(d, 1, MAX_DIM, python_int=True) for d in s):
+            raise WorkloadError(f"input shape {s} must be a tuple of 1 to {TORCH_MAX_RANK} integers, "
+                                f"each from 1 to {MAX_DIM:,}")
+        if math.prod(s) > TORCH_MAX_INPUT_ELEMS:
+            raise WorkloadError(f"input shape {s} has {math.prod(s):,} elements, more than the "
+                                f"{TORCH_MAX_INPUT_ELEMS:,} accepted (the example input is allocated)")
     return shapes
 
 

@@ -61,6 +61,12 @@ class SearchSpace(ABC):
 
 
 # ---- shared by the spaces ----------------------------------------------------------
+def short(value, n: int = 60) -> str:
+    """``repr(value)`` cut to ``n`` characters, for error lines."""
+    s = repr(value)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
 def check_prob(prob) -> float:
     if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0.0 <= prob <= 1.0:
         raise WorkloadError(f"mutation probability must be in [0, 1], got {prob!r}")
@@ -71,16 +77,17 @@ def int_list(arch: dict, key: str, length: int, choices, space: str) -> list[int
     """``arch[key]`` as a list of ``length`` values each in ``choices`` (ints stay ints)."""
     v = arch.get(key) if isinstance(arch, dict) else None
     if not isinstance(v, (list, tuple)):
-        raise WorkloadError(f"{space}: arch['{key}'] must be a list of {length} values, got {v!r}")
+        raise WorkloadError(f"{space}: arch['{key}'] must be a list of {length} values from {list(choices)}, "
+                            f"got {short(v)}")
     if len(v) != length:
-        raise WorkloadError(f"{space}: arch['{key}'] must have {length} entries, got {len(v)}")
+        raise WorkloadError(f"{space}: arch['{key}'] must have {length} entries from {list(choices)}, got {len(v)}")
     out = []
     for i, x in enumerate(v):
         if isinstance(x, bool) or not isinstance(x, (int, float, np.integer, np.floating)):
-            raise WorkloadError(f"{space}: arch['{key}'][{i}]={x!r} is not a number")
+            raise WorkloadError(f"{space}: arch['{key}'][{i}]={short(x)} is not a number (accepted: {list(choices)})")
         match = [c for c in choices if c == x]
         if not match:
-            raise WorkloadError(f"{space}: arch['{key}'][{i}]={x!r} is not one of {list(choices)}")
+            raise WorkloadError(f"{space}: arch['{key}'][{i}]={short(x)} is not one of {list(choices)}")
         out.append(match[0])
     return out
 
@@ -93,7 +100,7 @@ def check_keys(arch, required: tuple[str, ...], space: str) -> None:
     if missing:
         raise WorkloadError(f"{space}: arch is missing {missing} (expected keys {list(required)})")
     if extra:
-        raise WorkloadError(f"{space}: arch has unknown key(s) {extra} (expected keys {list(required)})")
+        raise WorkloadError(f"{space}: arch has unknown key(s) {short(extra)} (expected keys {list(required)})")
 
 
 def choose(rng: np.random.Generator, choices):

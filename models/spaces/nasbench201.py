@@ -40,7 +40,7 @@ import numpy as np
 from ..errors import WorkloadError
 from ..network import Network
 from ..zoo._builder import NetBuilder
-from .base import SearchSpace, check_prob, choose
+from .base import SearchSpace, check_prob, choose, short
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to, from), arch-string order
@@ -62,20 +62,21 @@ def arch_from_string(text: str) -> dict:
         raise WorkloadError(f"nasbench201: an arch string is text, got {type(text).__name__}")
     nodes = text.strip().split("+")
     if len(nodes) != N_NODES - 1:
-        raise WorkloadError(f"nasbench201: arch string must have {N_NODES - 1} '+'-separated nodes: {text!r}")
+        raise WorkloadError(f"nasbench201: arch string must have {N_NODES - 1} '+'-separated nodes, "
+                            f"like {arch_to_string(['none'] * len(EDGES))!r}: {short(text)}")
     found = {}
     for j, node in enumerate(nodes, start=1):
         if not (node.startswith("|") and node.endswith("|")):
-            raise WorkloadError(f"nasbench201: node {j} of {text!r} must look like |op~i|...|")
+            raise WorkloadError(f"nasbench201: node {j} of {short(text)} must look like |op~i|...|")
         tokens = node[1:-1].split("|")
         if len(tokens) != j:
-            raise WorkloadError(f"nasbench201: node {j} of {text!r} must have {j} inputs, got {len(tokens)}")
+            raise WorkloadError(f"nasbench201: node {j} of {short(text)} must have {j} inputs, got {len(tokens)}")
         for i, tok in enumerate(tokens):
             op, sep, src = tok.partition("~")
             if not sep or src != str(i):
-                raise WorkloadError(f"nasbench201: token {tok!r} in node {j} must be 'op~{i}'")
+                raise WorkloadError(f"nasbench201: token {short(tok)} in node {j} must be 'op~{i}'")
             if op not in OPS:
-                raise WorkloadError(f"nasbench201: unknown operator {op!r} (known: {', '.join(OPS)})")
+                raise WorkloadError(f"nasbench201: unknown operator {short(op)} in node {j} (known: {', '.join(OPS)})")
             found[(j, i)] = op
     return {"ops": [found[e] for e in EDGES]}
 
@@ -137,13 +138,14 @@ class NasBench201Space(SearchSpace):
             return arch_from_string(arch)
         if not isinstance(arch, dict) or set(arch) != {"ops"}:
             raise WorkloadError(f"{self.name}: an architecture is an arch string or {{'ops': [6 operators]}}, "
-                                f"got {arch!r}")
+                                f"got {short(arch)}")
         ops = arch["ops"]
         if not isinstance(ops, (list, tuple)) or len(ops) != len(EDGES):
-            raise WorkloadError(f"{self.name}: arch['ops'] must list {len(EDGES)} operators")
-        bad = [o for o in ops if o not in OPS]
-        if bad:
-            raise WorkloadError(f"{self.name}: unknown operator(s) {bad} (known: {', '.join(OPS)})")
+            raise WorkloadError(f"{self.name}: arch['ops'] must list {len(EDGES)} operators from {', '.join(OPS)}, "
+                                f"got {short(ops)}")
+        for i, o in enumerate(ops):
+            if not isinstance(o, str) or o not in OPS:
+                raise WorkloadError(f"{self.name}: arch['ops'][{i}]={short(o)} is not one of {', '.join(OPS)}")
         return {"ops": list(ops)}
 
     @staticmethod

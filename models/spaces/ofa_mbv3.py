@@ -29,7 +29,7 @@ from ..errors import WorkloadError
 from ..netconfig import network_from_net_config
 from ..network import Network
 from ..zoo._builder import make_divisible
-from .base import SearchSpace, check_keys, check_prob, choose, int_list
+from .base import SearchSpace, check_keys, check_prob, choose, int_list, short
 
 KS = (3, 5, 7)
 EXPAND = (3, 4, 6)
@@ -56,6 +56,15 @@ def mb_block_config(c_in, c_out, k, stride, e, act, se, mid=None) -> dict:
         shortcut = {"name": "IdentityLayer", "in_channels": [c_in], "out_channels": [c_out], "use_bn": False,
                     "act_func": None, "dropout_rate": 0, "ops_order": "weight_bn_act"}
     return {"name": "MobileInvertedResidualBlock", "mobile_inverted_conv": conv, "shortcut": shortcut}
+
+
+def _genes(block) -> tuple:
+    """(kernel size, expand ratio) of a validated net.config block (``None`` where absent)."""
+    body = block.body
+    if body is None:
+        return None, None
+    e = body.expand_ratio
+    return body.kernel_size, int(e) if e is not None and float(e).is_integer() else e
 
 
 class ElasticMBConvSpace(SearchSpace):
@@ -106,11 +115,11 @@ class ElasticMBConvSpace(SearchSpace):
         ks = int_list(arch, "ks", self.n_blocks, KS, self.name)
         e = int_list(arch, "e", self.n_blocks, EXPAND, self.name)
         d = int_list(arch, "d", self.n_stages, DEPTHS, self.name)
-        r = arch["r"]
-        if isinstance(r, (float, np.floating)) and float(r).is_integer():
+        r = raw = arch["r"]
+        if isinstance(r, (float, np.floating)) and float(r).is_integer() and R_MIN <= r <= R_MAX:
             r = int(r)
         if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not R_MIN <= r <= R_MAX:
-            raise WorkloadError(f"{self.name}: arch['r']={r!r} must be an integer in [{R_MIN}, {R_MAX}]")
+            raise WorkloadError(f"{self.name}: arch['r']={short(raw)} must be an integer in [{R_MIN}, {R_MAX}]")
         return self.canonical(ks, e, d, int(r))
 
     # ---- stochastic operators ---------------------------------------------------------------
@@ -249,31 +258,30 @@ class ElasticMBConvSpace(SearchSpace):
 
     def from_net_config(self, cfg: dict, resolution: int | None = None) -> dict:
         """The arch whose sub-network ``cfg`` is; ``WorkloadError`` if it is not one of this space."""
+        from ..netconfig import parse_net_config
         if not isinstance(cfg, dict) or not isinstance(cfg.get("blocks"), list) or len(cfg["blocks"]) < 2:
             raise WorkloadError(f"{self.name}: not a net.config with blocks")
+        spec = parse_net_config(cfg)
         ks, e, d = [KS[0]] * self.n_blocks, [EXPAND[0]] * self.n_blocks, []
-        body = cfg["blocks"][1:]  # the first block is fixed
+        body = spec.blocks[1:]  # the first block is fixed
         n_body = len(body) - self.n_tail
         for b in body[:n_body]:
-            if not d or b.get("shortcut") is None:  # a block without shortcut opens a stage
+            if not d or b.shortcut is None:  # a block without shortcut opens a stage
                 d.append(0)
             if len(d) > self.n_stages or d[-1] >= MAX_DEPTH:
                 raise WorkloadError(f"{self.name}: the net.config has more than {self.n_stages} stages or more "
                                     f"than {MAX_DEPTH} blocks in a stage")
             i = (len(d) - 1) * MAX_DEPTH + d[-1]
-            conv = b.get("mobile_inverted_conv", b.get("conv")) or {}
-            ks[i], e[i] = conv.get("kernel_size"), conv.get("expand_ratio")
+            ks[i], e[i] = _genes(b)
             d[-1] += 1
         if len(d) != self.n_stages:
             raise WorkloadError(f"{self.name}: the net.config has {len(d)} stages, not {self.n_stages}")
         for t, b in enumerate(body[n_body:]):
-            conv = b.get("mobile_inverted_conv", b.get("conv")) or {}
-            i = self.n_stages * MAX_DEPTH + t
-            ks[i], e[i] = conv.get("kernel_size"), conv.get("expand_ratio")
+            ks[self.n_stages * MAX_DEPTH + t], e[self.n_stages * MAX_DEPTH + t] = _genes(b)
         r = 224 if resolution is None else resolution
         arch = self.validate({"ks": ks, "e": e, "d": d, "r": r})
         mine = self.to_network(arch)
-        theirs = network_from_net_config(cfg, r, name=self.name)
+        theirs = network_from_net_config(spec, r, name=self.name)
         if [(l.name, l.shape_key) for l in mine] != [(l.name, l.shape_key) for l in theirs]:
             raise WorkloadError(f"{self.name}: the net.config's layers differ from this space's sub-network "
                                 f"(wrong width multiplier or not an OFA sub-network)")

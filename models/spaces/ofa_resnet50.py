@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import WorkloadError
 from ..network import Network
 from ..zoo._builder import NetBuilder, make_divisible
-from .base import SearchSpace, check_keys, check_prob, choose, int_list
+from .base import SearchSpace, check_keys, check_prob, choose, int_list, short
 
 EXPAND = (0.2, 0.25, 0.35)
 DEPTHS = (0, 1, 2)
@@ -80,8 +80,8 @@ class OfaResNet50Space(SearchSpace):
         e = int_list(arch, "e", N_BLOCKS, EXPAND, self.name)
         w = int_list(arch, "w", N_WIDTHS, WIDTH_IDX, self.name)
         r = arch["r"]
-        if isinstance(r, bool) or r not in RESOLUTIONS:
-            raise WorkloadError(f"{self.name}: arch['r']={r!r} must be one of {list(RESOLUTIONS)}")
+        if isinstance(r, bool) or not isinstance(r, (int, float, np.integer, np.floating)) or r not in RESOLUTIONS:
+            raise WorkloadError(f"{self.name}: arch['r']={short(r)} must be one of {list(RESOLUTIONS)}")
         return self.canonical(d, e, w, int(r))
 
     # ---- stochastic operators ---------------------------------------------------------------

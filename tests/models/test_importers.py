@@ -214,10 +214,11 @@ def test_load_workload_zoo_names_and_network_json(tmp_path):
 
 @pytest.mark.parametrize("text,match", [
     ("{not json", "malformed JSON"),
-    ('{"name": "x", "layers": "abc"}', "malformed"),
-    ('{"name": "x", "layers": [{"name": "a", "dims": {"K": 0}}]}', "K=0"),
-    ('{"name": "x", "layers": [{"name": "a", "dims": {"C": -4}}]}', "C=-4"),
-    ('{"name": "x", "layers": [{"name": "a", "dims": {"Z": 3}}]}', "unknown field"),
+    ('{"name": "x", "layers": "abc"}', "layers: must be a list"),
+    ('{"name": "x", "layers": [{"name": "a", "dims": {"K": 0}}]}',
+     r"layers\[0\]\.dims\.K: must be a positive integer up to 1,048,576 \(got 0\)"),
+    ('{"name": "x", "layers": [{"name": "a", "dims": {"C": -4}}]}', r"dims\.C: .*\(got -4\)"),
+    ('{"name": "x", "layers": [{"name": "a", "dims": {"Z": 3}}]}', "unknown field 'Z'"),
     ('{"something": "else"}', "neither"),
     ("[1, 2]", "neither"),
 ])
