@@ -6,7 +6,7 @@ import signal
 import sys
 import threading
 
-from ._common import emit_json, to_json
+from ._common import emit_json, float_in, int_in, to_json
 
 
 def _serve(args) -> int:
@@ -60,6 +60,7 @@ def _token(args) -> int:
 
 def register(sub) -> None:
     from ..validation.agent import DEFAULT_HOST, DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, DEFAULT_PORT
+    from ..validation.wire import MAX_MEASURE_SECONDS, MAX_REQUEST_BYTES
 
     p = sub.add_parser("agent", help="run the remote board agent that measures latency for remote: clients")
     s = p.add_subparsers(dest="agent_command", metavar="ACTION")
@@ -68,13 +69,15 @@ def register(sub) -> None:
     ps.add_argument("--backend", required=True, metavar="SPEC",
                     help="latency backend, e.g. torch-cpu, analytical:eyeriss")
     ps.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}, this machine only)")
-    ps.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    ps.add_argument("--port", type=int_in(0, 65535), default=DEFAULT_PORT,
+                    help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
     ps.add_argument("--token-file", required=True, metavar="FILE",
                     help="file holding the token clients must send (see 'codesign agent token')")
-    ps.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_BYTES, metavar="N",
-                    help=f"largest request body accepted (default {DEFAULT_MAX_BYTES})")
-    ps.add_argument("--max-seconds", type=float, default=DEFAULT_MAX_SECONDS, metavar="S",
-                    help=f"longest a measurement may run before the answer is 504 (default {DEFAULT_MAX_SECONDS:g})")
+    ps.add_argument("--max-request-bytes", type=int_in(1, MAX_REQUEST_BYTES), default=DEFAULT_MAX_BYTES, metavar="N",
+                    help=f"largest request body accepted (default {DEFAULT_MAX_BYTES}, at most {MAX_REQUEST_BYTES})")
+    ps.add_argument("--max-seconds", type=float_in(0, MAX_MEASURE_SECONDS, lo_open=True), default=DEFAULT_MAX_SECONDS,
+                    metavar="S", help=f"longest a measurement may run before it is stopped and answered 504 "
+                                      f"(default {DEFAULT_MAX_SECONDS:g}, at most {MAX_MEASURE_SECONDS:g})")
     ps.add_argument("--quiet", action="store_true", help="no per-request log lines on stderr")
     ps.add_argument("--json", action="store_true", help="print the listening address as one JSON line")
     ps.set_defaults(func=_serve)

@@ -1,27 +1,192 @@
 """The board agent's wire format, shared by the server (:mod:`codesign.validation.agent`) and
 the ``remote:`` client (:mod:`codesign.validation.latency.remote`): endpoints, the bearer
-token and its rules, and the request forms. Both sides import this module; it imports neither.
+token and its rules, the schemas of a request, of an answer and of both sides' settings, and
+their bounds. Both sides import this module; it imports neither.
 
 A request body is the JSON that :meth:`codesign.validation.latency.Target.to_request` writes:
-one of :data:`REQUEST_FORMS`."""
+one of :data:`REQUEST_FORMS`, checked by :class:`MeasureRequest` (the network and the
+net.config with the workload schemas of :mod:`models.schema`). An answer is
+``LatencyResult.to_dict()``, checked by :class:`MeasureAnswer` on both sides, so that a
+non-finite or absurd latency never travels."""
 from __future__ import annotations
 
+import math
 import os
 import secrets
+from typing import Annotated, Any, Optional, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from models.errors import CodesignError
+from models.inputs import read_text, validate
+from models.schema import MAX_RESOLUTION, IntIn, NetConfigSpec, NetworkSpec
 
 HEALTH_PATH = "/health"
 MEASURE_PATH = "/measure"
 MIN_TOKEN_CHARS = 16
+MAX_TOKEN_CHARS = 4096
+MAX_TOKEN_FILE_BYTES = 64 * 1024
 # the key sets a /measure request may have
 REQUEST_FORMS = ({"space", "arch"}, {"net_config"}, {"net_config", "resolution"}, {"network"}, {"network", "onnx"})
+
+# ---- bounds (far above any real use; each one is checked before any work) ----
+MAX_REQUEST_BYTES = 2 ** 30        # --max-request-bytes: an ONNX model travels as base64 (+1/3)
+MAX_MEASURE_SECONDS = 3600.0       # --max-seconds: one measurement, killed past it
+MAX_SPACE_CHARS = 64               # a search-space name
+MAX_ARCH_KEYS = 256                # keys of an arch object (OFA: ks, e, d, r, ...)
+MAX_ARCH_CHARS = 4096              # an arch string (NAS-Bench-201 cells are ~90 characters)
+MAX_ANSWER_BYTES = 16 * 2 ** 20    # an agent's answer, as the client reads it
+MAX_LATENCY_MS = 1e9               # ~11.6 days for one inference
+MAX_SAMPLES = 10 ** 9              # timed runs behind one latency
+MAX_BACKEND_CHARS = 1024           # the backend description in an answer
+MAX_URL_CHARS = 2048               # remote:URL
+MAX_CLIENT_TIMEOUT_S = 86400.0     # remote: timeout_s, per attempt
+MAX_RETRIES = 10                   # remote: retries
+MAX_BACKOFF_S = 60.0               # remote: backoff_s (first wait; each wait is capped at MAX_BACKOFF_WAIT_S)
+MAX_BACKOFF_WAIT_S = 300.0
 
 
 class AgentError(CodesignError):
     """A bad agent setting (token, bounds, address) or a malformed client request."""
 
 
+def _float_in(lo: float, hi: float, *, lo_open: bool = False):
+    text = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"not a number (accepted: {text})")
+        v = float(v)
+        if not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
+            raise ValueError(f"must be a finite number in {text}")
+        return v
+    return Annotated[float, BeforeValidator(check)]
+
+
+def _text(max_chars: int, *, empty: bool = False):
+    def check(v):
+        if not isinstance(v, str):
+            raise ValueError("must be a string")
+        if len(v) > max_chars or (not empty and not v):
+            raise ValueError(f"must be a string of {0 if empty else 1} to {max_chars:,} characters")
+        return v
+    return Annotated[str, BeforeValidator(check)]
+
+
+class _Strict(BaseModel):
+    """Unknown keys are refused, naming the known ones."""
+    model_config = ConfigDict(frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data):
+        if not isinstance(data, dict):
+            raise ValueError(f"must be a JSON object, got {type(data).__name__}")
+        unknown = sorted(k for k in data if k not in cls.model_fields)
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r} (known: {', '.join(cls.model_fields)})")
+        return data
+
+
+# ---- the request -------------------------------------------------------------------------------
+# keys that would make as_target recurse into a nested value (which could be a path it would read)
+NESTING_KEYS = ("arch", "net_config", "network")
+
+
+def _no_nesting(d: dict) -> dict:
+    bad = [k for k in NESTING_KEYS if k in d]
+    if bad:
+        raise ValueError(f"must not contain {bad}")
+    return d
+
+
+def _arch(v):
+    if isinstance(v, str):
+        if not 1 <= len(v) <= MAX_ARCH_CHARS:
+            raise ValueError(f"an arch string must have 1 to {MAX_ARCH_CHARS:,} characters")
+        return v
+    if not isinstance(v, dict):
+        raise ValueError("must be a JSON object (or a space's arch string)")
+    if len(v) > MAX_ARCH_KEYS:
+        raise ValueError(f"has {len(v):,} keys, more than the {MAX_ARCH_KEYS} accepted")
+    return _no_nesting(v)
+
+
+def _net_config(v):
+    if isinstance(v, dict):
+        _no_nesting(v)
+    return v
+
+
+def _onnx_text(v):
+    if not isinstance(v, str):
+        raise ValueError("must be the ONNX model as a base64 string")
+    return v
+
+
+class MeasureRequest(_Strict):
+    """A ``POST /measure`` body: ``{space, arch}``, ``{net_config[, resolution]}`` or
+    ``{network[, onnx]}`` (:data:`REQUEST_FORMS`). The values a later step resolves (the arch
+    by its search space, the ONNX model by onnx) are only shape-checked here."""
+
+    space: Optional[_text(MAX_SPACE_CHARS)] = None
+    arch: Annotated[Optional[Union[str, dict[str, Any]]], BeforeValidator(_arch)] = None
+    net_config: Annotated[Optional[NetConfigSpec], BeforeValidator(_net_config)] = None
+    resolution: Optional[IntIn(1, MAX_RESOLUTION)] = None
+    network: Optional[NetworkSpec] = None
+    onnx: Annotated[Optional[str], BeforeValidator(_onnx_text)] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _form(cls, data):
+        if not isinstance(data, dict):
+            raise ValueError(f"must be a JSON object, got {type(data).__name__}")
+        if set(data) not in REQUEST_FORMS:
+            raise ValueError(f"unexpected fields {sorted(data)}: send {{'space', 'arch'}}, "
+                             "{'net_config', 'resolution'}, {'network'} or {'network', 'onnx'}")
+        return data
+
+
+def parse_request(data) -> MeasureRequest:
+    """A client's parsed JSON checked against :class:`MeasureRequest` (one ``AgentError`` line)."""
+    return validate(MeasureRequest, data, "request", error=AgentError)
+
+
+# ---- the answer --------------------------------------------------------------------------------
+class MeasureAnswer(_Strict):
+    """A ``POST /measure`` answer: ``LatencyResult.to_dict()`` with finite, bounded numbers."""
+
+    ms: _float_in(0.0, MAX_LATENCY_MS)
+    spread: _float_in(0.0, MAX_LATENCY_MS)
+    samples: IntIn(1, MAX_SAMPLES)
+    backend: _text(MAX_BACKEND_CHARS)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+def check_answer(data, source: str, *, error: type[CodesignError] = AgentError) -> MeasureAnswer:
+    """A measurement answer checked against :class:`MeasureAnswer` (one ``error`` line)."""
+    return validate(MeasureAnswer, data, source, error=error)
+
+
+# ---- settings ----------------------------------------------------------------------------------
+class AgentSettings(_Strict):
+    """The agent's bounds (``codesign agent serve`` options, :func:`make_server` arguments)."""
+
+    host: _text(255)
+    port: IntIn(0, 65535)
+    max_bytes: IntIn(1, MAX_REQUEST_BYTES)
+    max_seconds: _float_in(0.0, MAX_MEASURE_SECONDS, lo_open=True)
+
+
+class ClientOptions(_Strict):
+    """The ``remote:`` backend's options."""
+
+    timeout_s: _float_in(0.0, MAX_CLIENT_TIMEOUT_S, lo_open=True) = 300.0
+    retries: IntIn(0, MAX_RETRIES) = 3
+    backoff_s: _float_in(0.0, MAX_BACKOFF_S) = 0.5
+
+
+# ---- the token ---------------------------------------------------------------------------------
 def auth_header(token: str) -> str:
     """The ``Authorization`` header value that carries ``token``."""
     return f"Bearer {token}"
@@ -36,22 +201,24 @@ def check_token(token: str) -> str:
     if len(token) < MIN_TOKEN_CHARS:
         raise AgentError(f"the agent token is too short ({len(token)} characters, need {MIN_TOKEN_CHARS}); "
                          "make one with 'codesign agent token FILE'")
+    if len(token) > MAX_TOKEN_CHARS:
+        raise AgentError(f"the agent token is too long ({len(token):,} characters, at most {MAX_TOKEN_CHARS:,})")
     return token
 
 
 def read_token_file(path: str, *, private: bool = True) -> str:
     """The token in ``path`` (surrounding whitespace stripped). With ``private``, refuse a file
-    that other users can read (POSIX)."""
+    that any other user may read or write (a group or other permission bit set, POSIX)."""
     try:
         st = os.stat(path)
-        with open(path, encoding="utf-8") as f:
-            token = f.read().strip()
     except FileNotFoundError:
         raise AgentError(f"token file {path!r} does not exist") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise AgentError(f"cannot read token file {path!r}: {e}") from None
-    if private and os.name == "posix" and st.st_mode & 0o004:
-        raise AgentError(f"token file {path!r} is readable by every user; run: chmod 600 {path}")
+    except OSError as e:
+        raise AgentError(f"cannot read token file {path!r}: {e.strerror or e}") from None
+    if private and os.name == "posix" and st.st_mode & 0o077:
+        raise AgentError(f"token file {path!r} has mode {st.st_mode & 0o777:04o}, open to other users; "
+                         f"run: chmod 600 {path}")
+    token = read_text(path, f"token file {path!r}", max_bytes=MAX_TOKEN_FILE_BYTES, error=AgentError).strip()
     if not token:
         raise AgentError(f"token file {path!r} is empty")
     try:

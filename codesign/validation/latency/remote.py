@@ -5,8 +5,13 @@ both sides speak is :mod:`codesign.validation.wire`.
 The target travels as data (:meth:`Target.to_request`): a search-space arch, a net.config or
 the layer list. Options: ``token`` (else ``token_file``, else the environment variable
 ``CODESIGN_AGENT_TOKEN``), ``timeout_s`` (per attempt, default 300 — above the agent's default
-limit of 120 s, plus the same again waiting for the measurement lock), ``retries`` (default 3)
-and ``backoff_s`` (default 0.5; waits 0.5, 1, 2 s ...).
+limit of 120 s, plus the same again waiting for the measurement lock; at most a day),
+``retries`` (default 3, at most 10) and ``backoff_s`` (default 0.5, at most 60; waits 0.5, 1,
+2 s ..., each wait at most 300 s): :class:`~codesign.validation.wire.ClientOptions`.
+
+The agent's answer is read up to a size bound and checked against
+:class:`~codesign.validation.wire.MeasureAnswer` (finite, bounded latency and spread), so a
+broken or hostile agent cannot hand back a NaN, an absurd number or an endless body.
 
 Retried: failures to connect or a connection dropped before the answer, and the answers 502 and
 503 (the agent is busy). Not retried: no answer within ``timeout_s`` (the board may still be
@@ -25,7 +30,10 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from ..wire import HEALTH_PATH, MEASURE_PATH, AgentError, auth_header, check_token, read_token_file
+from models.inputs import decode_text, parse_json, validate
+
+from ..wire import (HEALTH_PATH, MAX_ANSWER_BYTES, MAX_BACKOFF_WAIT_S, MAX_URL_CHARS, MEASURE_PATH, AgentError,
+                    ClientOptions, auth_header, check_answer, check_token, read_token_file)
 from .base import LatencyBackend, LatencyError, LatencyResult, Target, register, split_spec
 
 TOKEN_ENV = "CODESIGN_AGENT_TOKEN"
@@ -46,6 +54,8 @@ class RemoteBackend(LatencyBackend):
                  timeout_s: float = 300.0, retries: int = 3, backoff_s: float = 0.5):
         super().__init__(spec)
         _, url = split_spec(spec)
+        if len(url) > MAX_URL_CHARS:
+            raise LatencyError(f"remote: the agent URL has {len(url):,} characters, at most {MAX_URL_CHARS:,}")
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise LatencyError(f"{spec!r}: give the agent's address, e.g. remote:http://board.local:8765")
@@ -56,18 +66,16 @@ class RemoteBackend(LatencyBackend):
         if parts.query or parts.fragment:
             raise LatencyError(f"{spec!r}: the agent URL takes no query or fragment")
         self.url = url.rstrip("/")
-        if not float(timeout_s) > 0:
-            raise LatencyError(f"remote: timeout_s must be positive, got {timeout_s!r}")
-        if isinstance(retries, bool) or int(retries) != retries or retries < 0:
-            raise LatencyError(f"remote: retries must be a non-negative integer, got {retries!r}")
-        if float(backoff_s) < 0:
-            raise LatencyError(f"remote: backoff_s must be >= 0, got {backoff_s!r}")
-        self.timeout_s, self.retries, self.backoff_s = float(timeout_s), int(retries), float(backoff_s)
+        opts = validate(ClientOptions, {"timeout_s": timeout_s, "retries": retries, "backoff_s": backoff_s},
+                        "remote", error=LatencyError)
+        self.timeout_s, self.retries, self.backoff_s = opts.timeout_s, opts.retries, opts.backoff_s
         self._token = self._resolve_token(token, token_file)
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}), _NoRedirect())
 
     @staticmethod
     def _resolve_token(token, token_file) -> str:
+        if token and token_file:
+            raise LatencyError("remote: give token= or token_file=, not both")
         try:
             if token:
                 return check_token(str(token).strip())
@@ -85,7 +93,8 @@ class RemoteBackend(LatencyBackend):
         t0 = time.perf_counter()
         answer = self._call("POST", MEASURE_PATH, body)
         rtt_ms = (time.perf_counter() - t0) * 1e3
-        got = LatencyResult.from_dict(answer)
+        got = LatencyResult.from_dict(check_answer(answer, f"the answer of the agent at {self.url}",
+                                                   error=LatencyError).model_dump())
         details = dict(got.details)
         details.update(agent=self.url, agent_backend=got.backend, round_trip_ms=rtt_ms)
         return LatencyResult(got.ms, got.spread, got.samples, f"remote:{self.url} ({got.backend})", details)
@@ -102,11 +111,11 @@ class RemoteBackend(LatencyBackend):
         last = ""
         for attempt in range(self.retries + 1):
             if attempt:
-                time.sleep(self.backoff_s * 2 ** (attempt - 1))
+                time.sleep(min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_WAIT_S))
             req = urllib.request.Request(url, data=body, headers=headers, method=method)
             try:
                 with self._opener.open(req, timeout=self.timeout_s) as resp:
-                    data = resp.read()
+                    data = resp.read(MAX_ANSWER_BYTES + 1)
             except urllib.error.HTTPError as e:
                 msg = _agent_message(e)
                 if e.code == 401:
@@ -123,10 +132,10 @@ class RemoteBackend(LatencyBackend):
             except (ConnectionError, http.client.HTTPException) as e:  # dropped before the answer
                 last = f"{type(e).__name__}: {e}"
                 continue
-            try:
-                answer = json.loads(data)
-            except ValueError:
-                raise LatencyError(f"the agent at {self.url} sent a malformed answer (not JSON)") from None
+            if len(data) > MAX_ANSWER_BYTES:
+                raise LatencyError(f"the agent at {self.url} sent an answer over {MAX_ANSWER_BYTES:,} bytes")
+            source = f"the answer of the agent at {self.url}"
+            answer = parse_json(decode_text(data, source, error=LatencyError), source, error=LatencyError)
             if not isinstance(answer, dict):
                 raise LatencyError(f"the agent at {self.url} sent a malformed answer (not a JSON object)")
             return answer
@@ -139,7 +148,7 @@ def _agent_message(err: urllib.error.HTTPError) -> str:
     try:
         d = json.loads(err.read(65536) or b"{}")
         if isinstance(d, dict) and isinstance(d.get("error"), str):
-            return d["error"]
-    except (OSError, ValueError, http.client.HTTPException):
+            return d["error"] if len(d["error"]) <= 2000 else d["error"][:2000] + "..."
+    except (OSError, ValueError, RecursionError, http.client.HTTPException):
         pass
     return str(err.reason)
