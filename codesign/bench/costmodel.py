@@ -11,14 +11,22 @@ import numpy as np
 NAME = "costmodel"
 HELP = "cost-kernel evaluations per second on random mappings (one core, after JIT warm-up)"
 
+MAX_MAPPINGS = 10_000_000        # about 1.5 kB of memory each (15 GB at the bound)
+MAX_REPEATS = 100
+MAX_EVALUATIONS = 200_000_000    # mappings x (repeats + 1): minutes, not hours, on one core
+ZIGZAG_TIMEOUT_S = 3600          # the ZigZag run of --zigzag-python
+
 
 def add_arguments(p) -> None:
+    from codesign.cli._common import MAX_WORKERS, int_in, seed_arg
+
     p.add_argument("--accelerator", default="eyeriss")
     p.add_argument("--workload", default="resnet50")
-    p.add_argument("--mappings", type=int, default=1_000_000, help="batch size (default 1,000,000)")
-    p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mappings", type=int_in(1, MAX_MAPPINGS), default=1_000_000,
+                   help=f"batch size (default 1,000,000; at most {MAX_MAPPINGS:,})")
+    p.add_argument("--repeats", type=int_in(1, MAX_REPEATS), default=5)
+    p.add_argument("--threads", type=int_in(1, MAX_WORKERS), default=1)
+    p.add_argument("--seed", type=seed_arg(), default=0)
     p.add_argument("--zigzag-python", metavar="PY", help="python of a ZigZag 3.9.1 environment: also time ZigZag's "
                                                         "cost model in this run (one peer layer on tpu_like)")
 
@@ -26,15 +34,24 @@ def add_arguments(p) -> None:
 def zigzag_rate(python: str | None) -> dict:
     """ZigZag's cost-model evaluations per second: measured now with ``python`` (its own
     environment) on one peer layer, else the rate of the checked-in peer run."""
+    import subprocess
+
     from codesign.validation.peers import zigzag as zz
+    from models.errors import CodesignError
 
     if python:
         from codesign.validation.peers.layerset import peer_layers
 
         layer = next(l for l in peer_layers() if l.name == "r18.layer3.conv")
-        recs = [r for r in zz.run_runner(python, zz.make_job([layer], ["tpu_like"])) if "search" in r]
+        try:
+            lines = zz.run_runner(python, zz.make_job([layer], ["tpu_like"]), timeout=ZIGZAG_TIMEOUT_S)
+        except (OSError, RuntimeError, ValueError, subprocess.TimeoutExpired) as e:
+            raise CodesignError(f"--zigzag-python {python}: the ZigZag run failed ({e})") from None
+        recs = [r for r in lines if "search" in r]
         ev = sum(r["search"]["evaluations"] for r in recs)
         sec = sum(r["search"]["eval_seconds"] for r in recs)
+        if not recs or sec <= 0:
+            raise CodesignError(f"--zigzag-python {python}: the ZigZag run reported no timed evaluations")
         return {"evals_per_s": ev / sec, "source": "measured in this run (r18.layer3.conv on tpu_like)"}
     tp = zz.load_data()["throughput"]
     return {"evals_per_s": tp["evaluations_per_second"],
@@ -84,11 +101,20 @@ def _pick_divisors(rem: np.ndarray, rng, cap: int | None = None) -> np.ndarray:
 def run(args) -> dict:
     from accelerators import load_accelerator
     from accelerators.kernel import NCOL, evaluate_batch, hw_arrays, set_threads
+    from models.errors import CodesignError
     from models.importers import load_workload
 
+    zpy = getattr(args, "zigzag_python", None)
+    if zpy and not (os.path.isfile(zpy) and os.access(zpy, os.X_OK)):
+        raise CodesignError(f"--zigzag-python {zpy}: not an executable file")
+    if args.mappings * (args.repeats + 1) > MAX_EVALUATIONS:
+        raise CodesignError(f"--mappings {args.mappings:,} x (--repeats {args.repeats} + 1) is more than "
+                            f"{MAX_EVALUATIONS:,} evaluations; lower one of them")
     acc = load_accelerator(args.accelerator)
     net = load_workload(args.workload)
     convs = [l for l, _ in net.unique_shapes() if l.R > 1 or l.S > 1 or l.P > 1]
+    if not convs:
+        raise CodesignError(f"{net.name}: no convolution layer (R, S or P above 1) to benchmark on")
     rng = np.random.default_rng(args.seed)
     per = -(-args.mappings // len(convs))
     batches = [(l, *random_mappings(l, acc, per, rng)) for l in convs]

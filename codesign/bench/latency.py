@@ -9,13 +9,17 @@ import time
 NAME = "latency"
 HELP = "architectures per second of latency backends over sampled sub-networks of a search space"
 DEFAULT_BACKENDS = "lut:note10,analytical:eyeriss,fpga:zcu102:zcu102-1,torch-cpu,onnxruntime"
+MAX_SAMPLES = 1_000       # architectures per backend
+MAX_BACKENDS = 32
 
 
 def add_arguments(p) -> None:
+    from codesign.cli._common import int_in, seed_arg
+
     p.add_argument("--backends", default=DEFAULT_BACKENDS, metavar="SPEC,SPEC,...")
     p.add_argument("--space", default="ofa-mbv3", help="search space the architectures are sampled from")
-    p.add_argument("--samples", type=int, default=20, help="distinct architectures per backend")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--samples", type=int_in(1, MAX_SAMPLES), default=20, help="distinct architectures per backend")
+    p.add_argument("--seed", type=seed_arg(), default=0)
 
 
 def run(args) -> dict:
@@ -25,20 +29,30 @@ def run(args) -> dict:
     from models.errors import CodesignError
     from models.spaces import get_space
 
-    if args.samples < 1:
-        raise CodesignError("--samples must be >= 1")
+    if not 1 <= args.samples <= MAX_SAMPLES:
+        raise CodesignError(f"--samples {args.samples} is out of range: accepted 1 to {MAX_SAMPLES:,}")
+    specs = [s.strip() for s in args.backends.split(",") if s.strip()]
+    if not specs or len(specs) > MAX_BACKENDS:
+        raise CodesignError(f"--backends: give 1 to {MAX_BACKENDS} backend specs, comma-separated")
+    twice = sorted({s for s in specs if specs.count(s) > 1})
+    if twice:
+        raise CodesignError(f"--backends: {twice[0]} given twice")
     space = get_space(args.space)
+    backends = [get_backend(spec) for spec in specs]  # a bad spec fails before any sampling
     rng = np.random.default_rng(args.seed)
-    archs, seen = [], set()
+    archs, seen, tries = [], set(), 0
     while len(archs) < args.samples:
         a = space.sample(rng)
+        tries += 1
         key = repr(sorted(a.items()))
         if key not in seen:
             seen.add(key)
             archs.append(a)
+        elif tries > 50 * args.samples:
+            raise CodesignError(f"{args.space}: fewer than {args.samples} distinct architectures found in "
+                                f"{tries:,} samples")
     rows = []
-    for spec in [s.strip() for s in args.backends.split(",") if s.strip()]:
-        backend = get_backend(spec)
+    for spec, backend in zip(specs, backends):
         t0 = time.perf_counter()
         first = backend.measure(archs[0], space=args.space)
         t_first = time.perf_counter() - t0

@@ -68,15 +68,21 @@ def benchmark_layers() -> list[tuple[str, object]]:
     return out
 
 
+MAX_ACCELERATORS = 64
+
+
 def add_arguments(p) -> None:
+    from codesign.cli._common import int_in, seed_arg
+
     p.add_argument("--accelerators", default=None,
                    help="comma-separated presets or accelerator YAML paths (default: every preset)")
     p.add_argument("--optimizer", default="auto",
                    help="mapping optimizer under test (default auto); several, comma-separated, are compared "
                         "on the same exhaustive optima and the first is reported in full")
     p.add_argument("--objective", default="edp", choices=("edp", "energy", "latency"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layers", type=int, default=None, help="only the first N benchmark layers")
+    p.add_argument("--seed", type=seed_arg(), default=0)
+    p.add_argument("--layers", type=int_in(1, len(BENCH_LAYERS)), default=None,
+                   help=f"only the first N benchmark layers (1 to {len(BENCH_LAYERS)})")
 
 
 def _summary(rows: list[dict]) -> dict:
@@ -96,15 +102,27 @@ def run(args) -> dict:
     from accelerators import load_accelerator, preset_names
     from accelerators.kernel import set_threads
     from mappings.optimizers import check_objective, check_optimizer, optimize
+    from models.errors import CodesignError
 
     optimizers = [o.strip() for o in args.optimizer.split(",") if o.strip()]
+    names = [a.strip() for a in args.accelerators.split(",") if a.strip()] if args.accelerators else preset_names()
+    for what, items in (("--optimizer", optimizers), ("--accelerators", names)):
+        if not items:
+            raise CodesignError(f"{what}: empty list")
+        twice = sorted({x for x in items if items.count(x) > 1})
+        if twice:
+            raise CodesignError(f"{what}: {twice[0]} given twice")
+    if len(names) > MAX_ACCELERATORS:
+        raise CodesignError(f"--accelerators: {len(names)} given, at most {MAX_ACCELERATORS}")
+    n_layers = len(BENCH_LAYERS) if args.layers is None else args.layers
+    if not 1 <= n_layers <= len(BENCH_LAYERS):
+        raise CodesignError(f"--layers {n_layers} is out of range: accepted 1 to {len(BENCH_LAYERS)}")
     for o in optimizers:
         check_optimizer(o)
     check_objective(args.objective)
     set_threads(1)
-    names = args.accelerators.split(",") if args.accelerators else preset_names()
-    accs = [load_accelerator(a.strip()) for a in names if a.strip()]
-    layers = benchmark_layers()[: args.layers]
+    accs = [load_accelerator(a) for a in names]
+    layers = benchmark_layers()[:n_layers]
     t0 = time.perf_counter()
     optimize(layers[0][1], accs[0], optimizer=optimizers[0], objective=args.objective, seed=args.seed)
     jit_s = time.perf_counter() - t0

@@ -2,20 +2,22 @@
 
 Every module in this package whose name does not start with ``_`` is a sub-command: it
 defines ``register(subparsers)`` and sets ``func`` on its parser. ``func(args)`` returns the
-exit code. User errors (``CodesignError``) become one line on stderr and exit code 2.
+exit code. User errors (``CodesignError``) and usage errors become one ``codesign: error:``
+line on stderr and exit code 2.
 """
 from __future__ import annotations
 
-import argparse
 import importlib
 import pkgutil
 import sys
 
 from models.errors import CodesignError
 
+from ._common import ArgumentParser
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="codesign", description="Neural-network / accelerator co-design.")
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="codesign", description="Neural-network / accelerator co-design.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):

@@ -12,7 +12,7 @@ from models.netconfig import load_net_config, run_config_resolution
 from models.predictors import PREDICTOR_ASSETS, load_predictor
 from models.spaces import detect_width_mult, get_space
 
-from ._common import emit_json, finite, load_json_arg
+from ._common import MAX_RESOLUTION, emit_json, finite, int_in, load_json_arg
 
 
 def _arch_from_net_config(space_name: str, path: str, resolution: int | None) -> dict:
@@ -45,7 +45,7 @@ def _run(args) -> int:
             arch = get_space(space_name).validate({**arch, "r": args.resolution})
     else:
         arch = _arch_from_net_config(space_name, args.net_config, args.resolution)
-    acc = finite(float(load_predictor(space_name).predict([arch])[0]))
+    acc = finite(float(load_predictor(space_name).predict([arch])[0]), "the predicted accuracy")
     if args.json:
         emit_json({"accuracy": acc, "space": space_name, "arch": arch})
     else:
@@ -59,6 +59,7 @@ def register(sub) -> None:
                    help=f"search space with a predictor ({', '.join(PREDICTOR_ASSETS)}; default ofa-mbv3)")
     p.add_argument("--arch", metavar="JSON", help="architecture as JSON (inline or a file)")
     p.add_argument("--net-config", metavar="PATH", help="OFA net.config file or folder (ofa-mbv3)")
-    p.add_argument("--resolution", type=int, metavar="R", help="input resolution (overrides the arch / run.config)")
+    p.add_argument("--resolution", type=int_in(1, MAX_RESOLUTION), metavar="R",
+                   help="input resolution (overrides the arch / run.config)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)

@@ -8,7 +8,6 @@ partial or unverified file behind.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sys
 import tempfile
@@ -21,28 +20,62 @@ import models
 from models.assets import ENV_VAR, asset_roots, cache_dir
 from models.errors import CodesignError
 
-from ._common import emit_json
+from ._common import emit_json, writable_dir
 
 MANIFEST = Path(models.__file__).with_name("assets_manifest.json")
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 60
+MAX_ASSETS = 10_000                # entries of a manifest
+MAX_ASSET_BYTES = 16 * 2 ** 30     # one downloaded file (the largest asset is a few MB)
+
+
+def _manifest_models():
+    from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+    class Asset(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        name: str = Field(min_length=1, max_length=200)
+        path: str = Field(min_length=1, max_length=1000)
+        sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+        url: str | None = Field(default=None, max_length=4000, pattern=r"^(https?|file)://")
+        bytes: int | None = Field(default=None, ge=0, le=MAX_ASSET_BYTES)
+        origin: str | None = Field(default=None, max_length=4000)
+
+        @field_validator("path")
+        @classmethod
+        def _inside(cls, v: str) -> str:
+            if Path(v).is_absolute() or ".." in Path(v).parts:
+                raise ValueError("must be relative, inside the asset directory")
+            return v
+
+    class Manifest(BaseModel):
+        model_config = ConfigDict(extra="allow")  # "about" and other notes
+        assets: list[Asset] = Field(max_length=MAX_ASSETS)
+
+        @field_validator("assets")
+        @classmethod
+        def _unique(cls, v: list) -> list:
+            names = [a.name for a in v]
+            twice = [n for i, n in enumerate(names) if n in names[:i]]
+            if twice:
+                raise ValueError(f"asset name {twice[0]!r} appears twice")
+            return v
+
+    return Manifest
 
 
 def load_manifest(path=None) -> list[dict]:
-    """Entries of the asset manifest (``name``, ``path``, ``url``, ``sha256``, ``bytes``, ``origin``)."""
+    """Entries of the asset manifest (``name``, ``path``, ``sha256``, and optionally ``url``,
+    ``bytes``, ``origin``), checked against its schema."""
+    from models.inputs import load_json_file, validate
+
     p = Path(path) if path else MANIFEST
-    try:
-        entries = json.loads(p.read_text())["assets"]
-    except FileNotFoundError:
-        raise CodesignError(f"asset manifest not found: {p}") from None
-    except (ValueError, KeyError, TypeError):
-        raise CodesignError(f"asset manifest {p} is malformed (expected {{'assets': [...]}})") from None
-    for e in entries:
-        if not isinstance(e, dict) or not all(isinstance(e.get(k), str) for k in ("name", "path", "sha256")):
-            raise CodesignError(f"asset manifest {p}: every entry needs name, path and sha256")
-        if Path(e["path"]).is_absolute() or ".." in Path(e["path"]).parts:
-            raise CodesignError(f"asset manifest {p}: path {e['path']!r} must be relative, inside the asset directory")
-    return entries
+    what = f"asset manifest {p}"
+    if not p.exists():
+        raise CodesignError(f"asset manifest not found: {p}")
+    data = load_json_file(p, what)
+    manifest = validate(_manifest_models(), data, what)
+    return [a.model_dump(exclude_unset=True) for a in manifest.assets]
 
 
 def sha256_of(path: Path) -> str:
@@ -56,6 +89,9 @@ def sha256_of(path: Path) -> str:
 def select(entries: list[dict], only: list[str] | None) -> list[dict]:
     if not only:
         return entries
+    twice = [k for i, k in enumerate(only) if k in only[:i]]
+    if twice:
+        raise CodesignError(f"--only {twice[0]} given twice")
     chosen = []
     for key in only:
         match = [e for e in entries if key in (e["name"], e["path"])]
@@ -85,6 +121,10 @@ def _download(url: str, target: Path, expected_sha: str, max_bytes: int | None) 
         os.replace(tmp, target)
     except urllib.error.HTTPError as e:
         raise CodesignError(f"cannot download {url}: HTTP {e.code} {e.reason}") from None
+    except CodesignError:
+        raise
+    except ValueError as e:  # urllib: an address it cannot open
+        raise CodesignError(f"cannot download {url}: {e}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", None) or getattr(e, "strerror", None) or e
         raise CodesignError(f"cannot download {url}: {reason}") from None
@@ -109,7 +149,7 @@ def fetch(entries: list[dict], dest: Path, base_url: str | None = None) -> list[
             continue
         size = e.get("bytes")
         try:
-            _download(url, target, e["sha256"], 2 * size + 4096 if isinstance(size, int) else None)
+            _download(url, target, e["sha256"], 2 * size + 4096 if isinstance(size, int) else MAX_ASSET_BYTES)
             results.append({**row, "status": "fetched", "url": url})
         except CodesignError as err:
             results.append({**row, "status": "failed", "url": url, "reason": str(err)})
@@ -143,7 +183,9 @@ def _list(args) -> int:
 
 
 def _fetch(args) -> int:
-    dest = Path(args.dest) if args.dest else cache_dir()
+    if args.base_url is not None and not args.base_url.startswith(("https://", "http://", "file://")):
+        raise CodesignError(f"--base-url {args.base_url!r}: give an http://, https:// or file:// address")
+    dest = writable_dir(args.dest, "--dest") if args.dest else cache_dir()
     results = fetch(select(load_manifest(args.manifest), args.only), dest, args.base_url)
     if args.json:
         emit_json({"dest": str(dest), "assets": results})

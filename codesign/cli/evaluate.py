@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from models.errors import WorkloadError
 
-from ._common import emit_json
+from ._common import MAX_MAP_BUDGET, MAX_RESOLUTION, emit_json, int_in, seed_arg, writable_dir
 from .map import OBJECTIVE_CHOICES, OPTIMIZER_CHOICES
 
 
@@ -21,17 +21,17 @@ def load_network(spec: str, resolution: int | None = None):
         get_network = canonical_name = None
     if get_network is not None and canonical_name(spec) is not None:
         return get_network(spec, resolution=resolution)
-    import json
     import os
 
+    from models.inputs import load_json_file
     from models.network import Network
     if not os.path.isfile(spec):
         raise WorkloadError(f"unknown workload '{spec}' (a zoo name or a Network JSON file)")
+    data = load_json_file(spec, error=WorkloadError)
     try:
-        with open(spec) as f:
-            return Network.from_dict(json.load(f))
-    except ValueError as e:
-        raise WorkloadError(f"{spec}: malformed JSON ({e})") from None
+        return Network.from_dict(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise WorkloadError(f"{spec}: not a network ({e})") from None
 
 
 def _text(nc) -> str:
@@ -62,8 +62,9 @@ def _run(args) -> int:
     from mappings.cache import MappingCache, default_cache
     from mappings.evaluate import evaluate_network
 
+    cache_dir = writable_dir(args.cache_dir, "--cache-dir") if args.cache_dir is not None else None
     net = load_network(args.workload, args.resolution)
-    cache = MappingCache(args.cache_dir) if args.cache_dir else default_cache()
+    cache = MappingCache(cache_dir) if cache_dir is not None else default_cache()
     nc = evaluate_network(net, args.accelerator, optimizer=args.optimizer, objective=args.objective,
                           cache=cache, seed=args.seed, budget=args.budget, progress=not args.json,
                           aux=args.aux)
@@ -78,11 +79,11 @@ def register(sub) -> None:
     p = sub.add_parser("evaluate", help="map every layer of a workload on an accelerator and total the cost")
     p.add_argument("--accelerator", required=True, metavar="NAME|PATH", help="preset name or accelerator YAML")
     p.add_argument("--workload", required=True, metavar="NAME|PATH", help="zoo network name or a workload file")
-    p.add_argument("--resolution", type=int, default=None, help="input size for zoo networks")
+    p.add_argument("--resolution", type=int_in(1, MAX_RESOLUTION), default=None, help="input size for zoo networks")
     p.add_argument("--optimizer", default="auto", choices=OPTIMIZER_CHOICES)
     p.add_argument("--objective", default="edp", choices=OBJECTIVE_CHOICES)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--budget", type=int, default=None, help="optimizer budget per layer shape")
+    p.add_argument("--seed", type=seed_arg(), default=0)
+    p.add_argument("--budget", type=int_in(1, MAX_MAP_BUDGET), default=None, help="optimizer budget per layer shape")
     p.add_argument("--cache-dir", default=None, metavar="DIR",
                    help="keep mapping results on disk in DIR (default: $CODESIGN_MAPPING_CACHE, else memory only)")
     p.add_argument("--aux", action="store_true",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from models.errors import CodesignError
 
-from ._common import emit_json, parse_kv
+from ._common import MAX_CLOCK_MHZ, MAX_RESOLUTION, emit_json, float_in, int_in, parse_kv, seed_arg
 
 DEFAULT_WORKLOAD = "alexnet"
+MAX_SEARCH_BUDGET = 1_000_000     # nevergrad evaluations of a design search
+FLOAT_LIMITS = ("clock_mhz", "ddr_bandwidth_gbs")   # --limit keys that take a number, not an integer
+SEARCH_DEFAULTS = {"objective": "latency", "mode": "cross-layer", "seed": 0}   # options of --search only
 
 
 def _board(args):
@@ -20,11 +23,16 @@ def _board(args):
     limits = {}
     if args.limit:
         for k, v in parse_kv(args.limit, "--limit").items():
-            try:
-                limits[k] = float(v) if k in ("clock_mhz", "ddr_bandwidth_gbs") else int(v)
+            try:  # the ranges are the board schema's (Board.with_limits)
+                limits[k] = float(v) if k in FLOAT_LIMITS else int(v) if len(v) <= 40 else None
             except ValueError:
-                raise CodesignError(f"--limit: {k}={v!r} is not a number") from None
+                limits[k] = None
+            if limits[k] is None:
+                kind = "a number" if k in FLOAT_LIMITS else "an integer"
+                raise CodesignError(f"--limit: {k}={v[:40]!r} is not {kind}")
     if args.clock_mhz is not None:
+        if "clock_mhz" in limits:
+            raise CodesignError("give the clock once: --clock-mhz or --limit clock_mhz=..., not both")
         limits["clock_mhz"] = args.clock_mhz
     return board.with_limits(**limits) if limits else board
 
@@ -74,9 +82,16 @@ def _print_result(res, board, title: str) -> None:
         print(f"OVER BUDGET: {v.message()}")
 
 
-def _list(_args) -> int:
+def _list(args) -> int:
     from accelerators.fpga import board_names, load_board, load_preset, preset_names
 
+    if args.json:
+        from accelerators.fpga.hotnas import preset_board
+
+        emit_json({"boards": [load_board(n).to_dict() for n in board_names()],
+                   "presets": [{"name": n, "model": "hotnas", "board": preset_board(n),
+                                "design": load_preset(n).to_dict()} for n in preset_names()]})
+        return 0
     print(f"{'board':<10} {'part':<22} {'DSP':>5} {'BRAM36':>7} {'LUT':>7} {'MHz':>5} {'DDR GB/s':>9} {'port bits':>9}")
     for n in board_names():
         b = load_board(n)
@@ -92,10 +107,21 @@ def _run(args) -> int:
     from models.importers import load_workload
 
     if args.list:
+        given = [f"--{x}" for x in ("design", "preset", "search", "limit", "board") if getattr(args, x)]
+        if given:
+            raise CodesignError(f"--list lists the boards and presets; it takes no {given[0]}")
         return _list(args)
     chosen = [x for x in ("design", "preset", "search") if getattr(args, x)]
     if len(chosen) != 1:
         raise CodesignError("give exactly one of --design, --preset or --search (or --list)")
+    search_only = [k for k in (*SEARCH_DEFAULTS, "budget") if getattr(args, k) is not None]
+    if search_only and not args.search:
+        raise CodesignError(f"--{search_only[0]} goes with --search; it does nothing for a given design")
+    if args.search and args.allow_over_budget:
+        raise CodesignError("--allow-over-budget goes with --design/--preset; a search keeps to the board's limits")
+    for k, v in SEARCH_DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
     board = _board(args)
     model = _model(args)
     network = load_workload(args.workload, resolution=args.resolution)
@@ -143,13 +169,15 @@ def register(sub) -> None:
     p.add_argument("--search", action="store_true", help="search the best design that fits the board")
     p.add_argument("--workload", default=DEFAULT_WORKLOAD,
                    help=f"zoo name or network file (default {DEFAULT_WORKLOAD})")
-    p.add_argument("--resolution", type=int)
+    p.add_argument("--resolution", type=int_in(1, MAX_RESOLUTION))
     p.add_argument("--dtype", choices=["fp32", "fix16"], help="zhang15 data type (default fp32)")
-    p.add_argument("--objective", default="latency", choices=["latency", "edp"])
-    p.add_argument("--mode", default="cross-layer", choices=["cross-layer", "layer-specific"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--budget", type=int, help="nevergrad evaluations when the grid is too large to enumerate")
-    p.add_argument("--clock-mhz", type=float, help="design clock (default: the board's)")
+    p.add_argument("--objective", choices=["latency", "edp"], help="search objective (default latency)")
+    p.add_argument("--mode", choices=["cross-layer", "layer-specific"], help="search mode (default cross-layer)")
+    p.add_argument("--seed", type=seed_arg(), help="search seed (default 0)")
+    p.add_argument("--budget", type=int_in(1, MAX_SEARCH_BUDGET),
+                   help="nevergrad evaluations when the grid is too large to enumerate")
+    p.add_argument("--clock-mhz", type=float_in(0, MAX_CLOCK_MHZ, lo_open=True),
+                   help="design clock (default: the board's)")
     p.add_argument("--limit", metavar="K=V,...", help="override board budgets, e.g. dsp=2240,bram36=800")
     p.add_argument("--allow-over-budget", action="store_true",
                    help="report a design that breaks the board's limits instead of failing")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from models.errors import CodesignError
 
-from ._common import emit_json, finite, load_json_arg
+from ._common import (MAX_REPEATS, MAX_RESOLUTION, MAX_WARMUP, MAX_WORKERS, emit_json, finite, int_in,
+                      load_json_arg)
 
 MEASURED = ("torch-cpu", "torch-cuda", "onnxruntime")
 
@@ -52,8 +53,8 @@ def _run(args) -> int:
     backend = _backend(args)
     target = _target(args)
     res = backend.measure(target)
-    finite(res.ms)
-    finite(res.spread)
+    finite(res.ms, "the latency (ms)")
+    finite(res.spread, "the latency spread (ms)")
     name = target.network.name
     if args.json:
         emit_json({"target": name, **res.to_dict()})
@@ -72,10 +73,11 @@ def register(sub) -> None:
     p.add_argument("--arch", metavar="JSON|PATH",
                    help="a search-space architecture (with --space) or an OFA net.config, inline or a file")
     p.add_argument("--space", help="search space of --arch (e.g. ofa-mbv3)")
-    p.add_argument("--resolution", type=int, help="input size (zoo networks, net.config, OFA archs)")
-    p.add_argument("--repeats", type=int, help="timed runs (measured backends; default 10)")
-    p.add_argument("--warmup", type=int, help="untimed runs first (measured backends; default 3)")
-    p.add_argument("--threads", type=int, help="intra-op threads (measured backends; default 1)")
+    p.add_argument("--resolution", type=int_in(1, MAX_RESOLUTION),
+                   help="input size (zoo networks, net.config, OFA archs)")
+    p.add_argument("--repeats", type=int_in(1, MAX_REPEATS), help="timed runs (measured backends; default 10)")
+    p.add_argument("--warmup", type=int_in(0, MAX_WARMUP), help="untimed runs first (measured backends; default 3)")
+    p.add_argument("--threads", type=int_in(1, MAX_WORKERS), help="intra-op threads (measured backends; default 1)")
     p.add_argument("--mapper", help="mapping optimizer of analytical: backends (default heuristic)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)

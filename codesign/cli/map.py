@@ -1,7 +1,7 @@
 """``codesign map``: the best mapping of one layer on one accelerator, as a loop nest and a cost."""
 from __future__ import annotations
 
-from ._common import emit_json
+from ._common import MAX_MAP_BUDGET, emit_json, int_in, seed_arg
 
 OPTIMIZER_CHOICES = ("auto", "heuristic", "random", "evolution", "exhaustive")
 OBJECTIVE_CHOICES = ("edp", "energy", "latency")
@@ -56,7 +56,8 @@ def register(sub) -> None:
     p.add_argument("--name", default="layer", help="layer name used in messages")
     p.add_argument("--optimizer", default="auto", choices=OPTIMIZER_CHOICES)
     p.add_argument("--objective", default="edp", choices=OBJECTIVE_CHOICES)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--budget", type=int, default=None, help="optimizer budget (see mappings.optimizers.optimize)")
+    p.add_argument("--seed", type=seed_arg(), default=0)
+    p.add_argument("--budget", type=int_in(1, MAX_MAP_BUDGET), default=None,
+                   help="optimizer budget (see mappings.optimizers.optimize)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)

@@ -13,6 +13,13 @@ PEERS = ("scalesim", "zigzag")
 def _load(peer: str, path):
     import importlib
 
+    if path is not None:  # a user's file: read with the safe-input bounds (size, depth, finite numbers)
+        from models.inputs import load_json_file
+
+        data = load_json_file(path, f"cannot read peer data {path}")
+        if not isinstance(data, dict):
+            raise CodesignError(f"peer data {path}: expected a JSON object, got {type(data).__name__}")
+        return data
     mod = importlib.import_module(f"codesign.validation.peers.{peer}")
     try:
         return mod.load_data(path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from models import zoo
 from models.importers import load_workload
 
-from ._common import emit_json
+from ._common import MAX_BATCH, MAX_RESOLUTION, MAX_SEQ_LEN, emit_json, int_in
 
 
 def _list(args) -> int:
@@ -55,8 +55,9 @@ def register(sub) -> None:
     pl.set_defaults(func=_list)
     ps = s.add_parser("show", help="show a zoo network (NAME) or a workload file (.onnx, network JSON, net.config)")
     ps.add_argument("workload", metavar="NAME|PATH")
-    ps.add_argument("--resolution", type=int, default=None, help="input size (zoo networks and net.config)")
-    ps.add_argument("--seq-len", type=int, default=None, help="sequence length (bert_base_layer)")
-    ps.add_argument("--batch", type=int, default=1, help="batch size (zoo networks)")
+    ps.add_argument("--resolution", type=int_in(1, MAX_RESOLUTION), default=None,
+                    help="input size (zoo networks and net.config)")
+    ps.add_argument("--seq-len", type=int_in(1, MAX_SEQ_LEN), default=None, help="sequence length (bert_base_layer)")
+    ps.add_argument("--batch", type=int_in(1, MAX_BATCH), default=1, help="batch size (zoo networks)")
     ps.add_argument("--json", action="store_true")
     ps.set_defaults(func=_show)

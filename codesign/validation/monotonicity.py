@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -150,11 +151,17 @@ _INDEX_COLUMNS = ("arch", "arch_idx", "index", "idx", "id")
 class LatencyTable:
     """A latency table: numeric ``columns`` (name -> values), and where the file names the
     architectures, their NAS-Bench-201 one-hot encodings ``X`` (31 columns: 6 edges x 5
-    operators in ``models.spaces.nasbench201`` order, then a constant 1) and arch strings."""
+    operators in ``models.spaces.nasbench201`` order, then a constant 1) and arch strings.
+    ``lines``: the file line of each row (for messages); ``rejected``: why a column of the file
+    is not numeric (name -> the first bad cell); ``damaged``: those of them that hold numbers
+    too (a numeric column with bad cells rather than a text column)."""
     path: str
     columns: dict = field(default_factory=dict)
     X: np.ndarray | None = None
     arch_strs: list | None = None
+    lines: np.ndarray | None = None
+    rejected: dict = field(default_factory=dict)
+    damaged: list = field(default_factory=list)
     _live: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
@@ -208,70 +215,180 @@ class LatencyTable:
         rows = np.asarray(rows, dtype=int)
         return LatencyTable(self.path, {k: v[rows] for k, v in self.columns.items()},
                             None if self.X is None else self.X[rows],
-                            None if self.arch_strs is None else [self.arch_strs[i] for i in rows])
+                            None if self.arch_strs is None else [self.arch_strs[i] for i in rows],
+                            None if self.lines is None else self.lines[rows], dict(self.rejected),
+                            list(self.damaged))
 
-    def column(self, name: str) -> np.ndarray:
+    def where(self, i: int) -> str:
+        """Where row ``i`` is in the file, for messages."""
+        return f"line {int(self.lines[i])}" if self.lines is not None else f"row {i + 1}"
+
+    def column(self, name: str, *, latency: bool = False) -> np.ndarray:
+        """The values of column ``name``; with ``latency`` a value outside
+        ``[0, MAX_LATENCY]`` is an error too."""
+        if name in self.rejected:
+            raise MonotonicityError(f"{self.path}: {self.rejected[name]}")
         if name not in self.columns:
             raise MonotonicityError(f"{self.path}: no numeric column {name!r} "
                                     f"(have: {', '.join(self.columns) or 'none'})")
-        return self.columns[name]
+        v = self.columns[name]
+        if latency and (v < 0).any():
+            i = int(np.flatnonzero(v < 0)[0])
+            raise MonotonicityError(f"{self.path}: {self.where(i)}, column {name!r}: latency {v[i]:g} is negative")
+        if latency and (v > MAX_LATENCY).any():
+            i = int(np.flatnonzero(v > MAX_LATENCY)[0])
+            raise MonotonicityError(f"{self.path}: {self.where(i)}, column {name!r}: latency {v[i]:g} is out of "
+                                    f"range: accepted 0 to {MAX_LATENCY:g}")
+        return v
+
+
+MAX_TABLE_BYTES = 256 * 2 ** 20   # text of a latency table (after decompression)
+MAX_TABLE_ROWS = 1_000_000        # NAS-Bench-201 has 15,625 cells
+MAX_TABLE_COLUMNS = 1_000
+MAX_LATENCY = 1e12                # a latency in any unit (1e12 ms is 30 years): fits stay far from overflow
+
+
+def _table_text(path) -> str:
+    """The table's text: size-bounded, gzip checked by its magic bytes, strict UTF-8."""
+    from models.inputs import decode_text, read_text
+
+    p = Path(path)
+    name = str(path)
+    if not p.name.endswith(".gz"):
+        try:
+            with open(p, "rb") as f:
+                magic = f.read(2)
+        except OSError:
+            magic = b""
+        if magic == b"\x1f\x8b":
+            raise MonotonicityError(f"{name}: gzip-compressed data; name the file *.gz")
+        return read_text(p, name, max_bytes=MAX_TABLE_BYTES, error=MonotonicityError)
+    try:
+        if not p.exists():
+            raise MonotonicityError(f"{name}: file not found")
+        if not p.is_file():
+            raise MonotonicityError(f"{name}: not a file")
+        if p.stat().st_size > MAX_TABLE_BYTES:
+            raise MonotonicityError(f"{name}: {p.stat().st_size:,} bytes, more than the {MAX_TABLE_BYTES:,} accepted")
+        with open(p, "rb") as f:
+            if f.read(2) != b"\x1f\x8b":
+                raise MonotonicityError(f"{name}: not gzip data, although the name ends in .gz")
+        with gzip.open(p, "rb") as f:
+            data = f.read(MAX_TABLE_BYTES + 1)
+    except MonotonicityError:
+        raise
+    except (OSError, EOFError, zlib.error) as e:
+        raise MonotonicityError(f"{name}: corrupt or truncated gzip data ({e})") from None
+    if len(data) > MAX_TABLE_BYTES:
+        raise MonotonicityError(f"{name}: decompresses to more than {MAX_TABLE_BYTES:,} bytes")
+    return decode_text(data, name, error=MonotonicityError)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_cells(col: str, cells: list[str], lines: list[int]):
+    """A column's cells as floats: ``(values, None, False)``; or ``(None, why, damaged)``
+    naming the first bad cell, ``damaged`` when some cells are numbers (a numeric column with
+    bad cells, not a text column)."""
+    try:
+        v = np.array([float(c) for c in cells])
+    except ValueError:
+        ok = [_is_number(c) for c in cells]
+        i = ok.index(False)
+        what = "is empty" if not cells[i].strip() else f"{cells[i][:40]!r} is not a number"
+        return None, f"row {i + 1} (line {lines[i]}), column {col!r}: {what}", any(ok)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        return (None, f"row {i + 1} (line {lines[i]}), column {col!r}: {cells[i].strip()!r} is not a finite number",
+                True)
+    return v, None, False
 
 
 def load_latency_csv(path, columns=None) -> LatencyTable:
     """Read a latency table (CSV, gzipped when the name ends in ``.gz``).
 
     Numeric columns (every value a finite number; index-like columns such as ``arch`` and
-    ``arch_idx`` excepted) go to ``columns``, or only those named in ``columns``. An
-    ``encoding`` column (31-bit one-hot string, as in the "One Proxy Device" data) or an
-    ``arch_str`` column (NAS-Bench-201 notation, as in HW-NAS-Bench) gives ``X``.
+    ``arch_idx`` excepted) go to ``columns``, or only those named in ``columns``; why any other
+    column is not numeric is kept in ``rejected`` (and in ``damaged`` when it holds some numbers). An ``encoding`` column (31-bit one-hot
+    string, as in the "One Proxy Device" data) or an ``arch_str`` column (NAS-Bench-201
+    notation, as in HW-NAS-Bench) gives ``X``. The header must name every column once; at most
+    ``MAX_TABLE_ROWS`` rows and ``MAX_TABLE_COLUMNS`` columns. Every error names the file and
+    the row (line) and column at fault.
     """
     from models.spaces.nasbench201 import ONEHOT_BITS, OPS, arch_from_string, nasbench201_from_onehot
 
-    p = Path(path)
-    if not p.is_file():
-        raise MonotonicityError(f"latency table {str(path)!r} not found")
+    name = str(path)
+    reader = csv.reader(io.StringIO(_table_text(path)), strict=True)
     try:
-        raw = p.read_bytes()
-        text = gzip.decompress(raw).decode("utf-8") if p.name.endswith(".gz") else raw.decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as e:
-        raise MonotonicityError(f"{path}: cannot read ({e})") from None
-    reader = csv.reader(io.StringIO(text))
-    try:
-        head = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise MonotonicityError(f"{path}: empty file") from None
-    rows = [r for r in reader if r]
+        head = [h.strip() for h in next(reader, [])]
+        if not head:
+            raise MonotonicityError(f"{name}: empty file (no header line)")
+        if len(head) > MAX_TABLE_COLUMNS:
+            raise MonotonicityError(f"{name}: {len(head):,} columns, more than the {MAX_TABLE_COLUMNS:,} accepted")
+        for j, h in enumerate(head):
+            if not h:
+                raise MonotonicityError(f"{name}: column {j + 1} of the header has no name")
+            if h in head[:j]:
+                raise MonotonicityError(f"{name}: column {h!r} appears twice in the header "
+                                        f"(columns {head.index(h) + 1} and {j + 1})")
+        rows, lines = [], []
+        for r in reader:
+            if not r:
+                continue
+            if len(r) != len(head):
+                raise MonotonicityError(f"{name}: line {reader.line_num} has {len(r)} fields, the header "
+                                        f"{len(head)}")
+            if len(rows) == MAX_TABLE_ROWS:
+                raise MonotonicityError(f"{name}: more than {MAX_TABLE_ROWS:,} rows")
+            rows.append(r)
+            lines.append(reader.line_num)
+    except csv.Error as e:
+        raise MonotonicityError(f"{name}: malformed CSV at line {reader.line_num} ({e})") from None
     if not rows:
-        raise MonotonicityError(f"{path}: no data rows")
-    short = [i + 2 for i, r in enumerate(rows) if len(r) != len(head)]
-    if short:
-        raise MonotonicityError(f"{path}: line {short[0]} has a different number of fields than the header")
+        raise MonotonicityError(f"{name}: no data rows")
     want = None if columns is None else [str(c) for c in columns]
     if want is not None:
         missing = [c for c in want if c not in head]
         if missing:
-            raise MonotonicityError(f"{path}: no column(s) {missing} (have: {', '.join(head)})")
-    table = LatencyTable(str(path))
-    for j, name in enumerate(head):
-        if name in ENCODING_COLUMNS or (want is not None and name not in want):
+            raise MonotonicityError(f"{name}: no column(s) {missing} (have: {', '.join(head)})")
+    table = LatencyTable(name, lines=np.asarray(lines, dtype=np.int64))
+    for j, col in enumerate(head):
+        if col in ENCODING_COLUMNS or (want is not None and col not in want):
             continue
-        if want is None and name in _INDEX_COLUMNS:
+        if want is None and col in _INDEX_COLUMNS:
             continue
-        try:
-            v = np.array([float(r[j]) for r in rows])
-        except ValueError:
+        v, why, damaged = _parse_cells(col, [r[j] for r in rows], lines)
+        if v is None:
             if want is not None:
-                raise MonotonicityError(f"{path}: column {name!r} is not numeric") from None
+                raise MonotonicityError(f"{name}: {why}")
+            table.rejected[col] = why
+            if damaged:
+                table.damaged.append(col)
             continue
-        if not np.isfinite(v).all():
-            if want is not None:
-                raise MonotonicityError(f"{path}: column {name!r} has missing or non-finite values")
-            continue
-        table.columns[name] = v
+        table.columns[col] = v
+
+    def cell_error(i: int, col: str, e: Exception):
+        return MonotonicityError(f"{name}: row {i + 1} (line {lines[i]}), column {col!r}: {e}")
+
     if "encoding" in head:
         j = head.index("encoding")
         codes = [r[j].strip() for r in rows]
-        table.arch_strs = [nasbench201_from_onehot(c) for c in codes]  # validates every row
+        strs = []
+        for i, c in enumerate(codes):
+            if len(c) != len(codes[0]):
+                raise cell_error(i, "encoding", f"{len(c)} bits, row 1 has {len(codes[0])}")
+            try:
+                strs.append(nasbench201_from_onehot(c))
+            except CodesignError as e:
+                raise cell_error(i, "encoding", e) from None
+        table.arch_strs = strs
         table.X = np.array([[int(ch) for ch in c] for c in codes], dtype=np.float64)
         if table.X.shape[1] == ONEHOT_BITS - 1:
             table.X = np.hstack([table.X, np.ones((len(rows), 1))])
@@ -281,9 +398,15 @@ def load_latency_csv(path, columns=None) -> LatencyTable:
         X = np.zeros((len(rows), ONEHOT_BITS))
         X[:, -1] = 1
         for i, s in enumerate(table.arch_strs):
-            for e, op in enumerate(arch_from_string(s)["ops"]):
+            try:
+                ops = arch_from_string(s)["ops"]
+            except CodesignError as e:
+                raise cell_error(i, "arch_str", e) from None
+            for e, op in enumerate(ops):
                 X[i, e * len(OPS) + OPS.index(op)] = 1
         table.X = X
+    if not table.columns and not table.rejected and want is None and table.X is None:
+        raise MonotonicityError(f"{name}: no numeric column")
     return table
 
 
@@ -345,7 +468,7 @@ def add_backend_columns(table: LatencyTable, specs, *, rows: int | None = None, 
     if table.arch_strs is None:
         raise MonotonicityError(f"{table.path}: no architecture column (encoding or arch_str) to measure")
     specs = [str(s).strip() for s in specs if str(s).strip()]
-    clash = [s for s in specs if s in table.columns]
+    clash = [s for s in specs if s in table.columns or s in table.rejected]
     if clash:
         raise MonotonicityError(f"backend spec(s) {clash} clash with column names of {table.path}")
     n = len(table)

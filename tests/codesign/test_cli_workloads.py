@@ -8,7 +8,10 @@ from models.zoo import get_network, names
 
 
 def run(capsys, *argv):
-    rc = main(list(argv))
+    try:
+        rc = main(list(argv))
+    except SystemExit as e:  # a usage error (argparse)
+        rc = e.code
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -55,9 +58,11 @@ def test_show_network_json_file(tmp_path, capsys):
 
 
 def _one_error_line(err):
+    """The one error line, last on stderr (after the usage, for a usage error)."""
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("codesign: error: ")
-    return lines[0]
+    errors = [l for l in lines if l.startswith("codesign: error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0] and "Traceback" not in err
+    return errors[0]
 
 
 @pytest.mark.parametrize("argv,word", [
@@ -74,9 +79,9 @@ def test_bad_names_exit_2(capsys, argv, word):
 
 @pytest.mark.parametrize("text,word", [
     ('{"name": "x", "layers": [', "malformed JSON"),
-    ('{"name": "x", "layers": [{"name": "a", "dims": {"K": 0, "C": 3}}]}', "K=0"),
-    ('{"name": "x", "layers": [{"name": "a", "dims": {"K": 8, "P": -2}}]}', "P=-2"),
-    ('{"name": "x", "layers": []}', "no MAC layers"),
+    ('{"name": "x", "layers": [{"name": "a", "dims": {"K": 0, "C": 3}}]}', "dims.K"),
+    ('{"name": "x", "layers": [{"name": "a", "dims": {"K": 8, "P": -2}}]}', "dims.P"),
+    ('{"name": "x", "layers": []}', "MAC layer"),
 ])
 def test_bad_json_files_exit_2(tmp_path, capsys, text, word):
     path = tmp_path / "bad.json"

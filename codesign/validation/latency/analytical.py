@@ -92,13 +92,20 @@ class AnalyticalBackend(LatencyBackend):
 
 
 def parse_fpga_spec(arg: str):
-    """``"<board>:<design>"`` or ``"<preset>"`` -> ``(board, model, design, preset)``."""
+    """``"<board>:<design>"`` or ``"<preset>"`` -> ``(board, model, design, preset)``; a board
+    may be a YAML path (with ``:`` in it only when that file exists)."""
+    from pathlib import Path
+
     from accelerators.fpga import HotNASDesign, Zhang15Design, load_board
     from accelerators.fpga.hotnas import load_preset, preset_board, preset_names
 
     board_name, sep, design_text = arg.rpartition(":")
     if not sep:
         board_name, design_text = "", arg
+    elif not board_name.strip():
+        raise LatencyError(f"fpga:{arg}: empty board name: give fpga:<board>:<design> or fpga:<preset>")
+    elif ":" in board_name and not Path(board_name).is_file():
+        raise LatencyError(f"fpga:{arg}: expected fpga:<board>:<design> (one ':' between board and design)")
     design_text = design_text.strip()
     if not design_text:
         raise LatencyError(f"fpga:{arg}: give a design: fpga:<board>:<preset> (presets: "

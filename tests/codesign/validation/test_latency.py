@@ -354,7 +354,10 @@ def test_bench_latency_measures_distinct_sampled_archs(capsys):
     archs = [space.sample(rng) for _ in range(3)]  # seed 1 gives three distinct ones
     b = get_backend("fpga:zcu102:zcu102-1")
     assert row["mean_latency_ms"] == pytest.approx(np.mean([b.measure(a, space="ofa-mbv3").ms for a in archs]))
-    assert main(["bench", "latency", "--samples", "0"]) == 2
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "latency", "--samples", "0"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].startswith("codesign: error: bench latency: argument --samples")
 
 
 def test_measure_many_interleaves_and_caches(monkeypatch):
