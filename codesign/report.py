@@ -32,25 +32,22 @@ REPRODUCE_RTOL = 1e-9
 
 # ---- loading -------------------------------------------------------------------------------
 def load_result(run_dir) -> dict:
-    """The ``result.json`` of a finished run (one clear error when there is none)."""
+    """The ``result.json`` of a finished run, checked against its schema (``run_schema``): one
+    clear error naming the file and the field when it is missing, malformed or of another shape."""
+    from models.inputs import load_json_file, validate
+
+    from .search.run_schema import MAX_RESULT_BYTES, AsicResult, FpgaResult, RunDirError
+
     path = Path(run_dir) / "result.json"
     if not Path(run_dir).is_dir():
-        raise CodesignError(f"run directory not found: {run_dir}")
+        raise RunDirError(f"run directory not found: {run_dir}")
     if not path.exists():
-        raise CodesignError(f"{run_dir} has no result.json: the run has not finished "
-                            f"(continue it with 'codesign search --resume {run_dir}')")
-    try:
-        result = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CodesignError(f"{path}: malformed JSON ({e.msg} at line {e.lineno})") from None
-    if isinstance(result, dict) and result.get("kind") == "fpga":
-        for key in ("config", "board", "design", "found", "baseline", "convergence"):
-            if key not in result:
-                raise CodesignError(f"{path}: not an FPGA search result (no '{key}')")
-        return result
-    for key in ("config", "accelerator", "found", "baseline", "ratios"):
-        if key not in result:
-            raise CodesignError(f"{path}: not a search result (no '{key}')")
+        raise RunDirError(f"{run_dir} has no result.json: the run has not finished "
+                          f"(continue it with 'codesign search --resume {run_dir}')")
+    result = load_json_file(path, error=RunDirError, max_bytes=MAX_RESULT_BYTES)
+    if not isinstance(result, dict):
+        raise RunDirError(f"{path}: expected a search result (a JSON object), got {json.dumps(result)[:40]}")
+    validate(FpgaResult if result.get("kind") == "fpga" else AsicResult, result, str(path), error=RunDirError)
     return result
 
 

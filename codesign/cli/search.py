@@ -2,18 +2,37 @@
 outer loop over an FPGA template's designs on that board; resumable run directories."""
 from __future__ import annotations
 
+import argparse
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
+from codesign.search.run_schema import (MAX_BATCH, MAX_BUDGET, MAX_GENERATIONS, MAX_POPULATION, MAX_RESOLUTION,
+                                        RunDirError)
 from models.errors import CodesignError
 
-from ._common import emit_json
+from ._common import MAX_WORKERS, emit_json, float_in, int_in, seed_arg
 
 DEFAULT_WORKLOAD = "mobilenet_v2"
 DEFAULT_ENVELOPE = "eyeriss"
 DEFAULT_BUDGET = 96  # with only --out: a small search that finishes in about a minute on 2 cores
 DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))  # the result does not depend on it
+
+# options saved in config.yaml (dest -> config key) and their defaults for a new run; every one
+# defaults to None in the parser so that a resume can tell which were given
+CONFIG_OPTIONS = {"workload": "workloads", "space": "space", "min_accuracy": "min_accuracy",
+                  "constraint": "constraint", "population": "population", "generations": "generations",
+                  "subnet_mapper": "subnet_mapper", "envelope": "envelope", "board": "board",
+                  "fpga_model": "fpga_model", "budget": "budget", "optimizer": "optimizer", "batch": "batch",
+                  "mapper": "mapper", "final_mapper": "final_mapper", "objective": "objective",
+                  "resolution": "resolution", "seed": "seed"}
+DEFAULTS = {"constraint": "hard", "population": 32, "generations": 8, "subnet_mapper": "heuristic",
+            "budget": DEFAULT_BUDGET, "optimizer": "PortfolioDiscreteOnePlusOne", "batch": 8,
+            "mapper": "heuristic", "final_mapper": "auto", "objective": "edp", "seed": 0}
+SUBNET_OPTIONS = ("min_accuracy", "constraint", "population", "generations", "subnet_mapper")
 
 
 def _summary_text(result: dict, run_dir) -> str:
@@ -55,6 +74,49 @@ def _fpga_summary_text(result: dict, run_dir) -> str:
     return "\n".join(lines)
 
 
+def _flag(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+def _fraction(text: str) -> float:
+    v = float_in(0.0, 1.0, lo_open=True)(text)
+    if v >= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 and < 1, got {text!r}")
+    return v
+
+
+class _Workloads(argparse.Action):
+    """``--workload`` repeats to name several networks; the same one twice is an error."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        have = list(getattr(namespace, self.dest, None) or [])
+        if values in have:
+            raise argparse.ArgumentError(self, f"{values!r} given twice")
+        setattr(namespace, self.dest, have + [values])
+
+
+def _given(args) -> dict:
+    """The config options given on the command line (normalized as the config saves them)."""
+    out = {}
+    for dest, key in CONFIG_OPTIONS.items():
+        v = getattr(args, dest)
+        if v is None:
+            continue
+        if dest == "board" and os.path.isfile(v):  # a board YAML: saved as an absolute path
+            v = os.path.abspath(v)
+        out[key] = v
+    return out
+
+
+def _check_resume_options(args, cfg, run) -> None:
+    saved, given = cfg.to_dict(), _given(args)
+    clash = [f"{_flag(d)} {getattr(args, d)!r} (the run has {saved.get(k)!r})"
+             for d, k in CONFIG_OPTIONS.items() if k in given and given[k] != saved.get(k)]
+    if clash:
+        raise RunDirError(f"--resume {run.path}: {'; '.join(clash)}: a resumed run keeps its saved options; "
+                          f"drop {'it' if len(clash) == 1 else 'them'}, or start a new run with --out")
+
+
 def _fpga_config(args, cfg_kw: dict):
     from accelerators.fpga import load_board
     from codesign.search import SearchConfig
@@ -66,69 +128,96 @@ def _fpga_config(args, cfg_kw: dict):
     return SearchConfig(**cfg_kw, envelope=None, board=board, fpga_model=args.fpga_model or "hotnas")
 
 
-def _run(args) -> int:
-    from codesign.report import write_search_report
-    from codesign.search import RunDir, SearchConfig, finalize, make_executor, optimizer_names, run_search
+def _new_config(args):
+    """The config of a new run from the options (defaults filled), every input checked."""
+    from codesign.search import SearchConfig
 
-    if args.list_optimizers:
-        print("\n".join(optimizer_names()))
-        return 0
-    if args.resume:
-        run = RunDir(args.resume, create=False)
-        cfg = SearchConfig.from_dict(run.read_config())
+    if not args.out:
+        raise CodesignError("give --out RUN_DIR (or --resume RUN_DIR)")
+    if args.board and args.envelope is not None:
+        raise CodesignError("--board searches FPGA designs on that board; it cannot be combined with --envelope "
+                            "(an ASIC resource envelope)")
+    if args.board and args.space:
+        raise CodesignError("--board cannot be combined with --space (the sub-network co-search is ASIC only)")
+    if args.fpga_model and not args.board:
+        raise CodesignError("--fpga-model needs --board (the FPGA board to search on)")
+    if args.space and args.workload:
+        raise CodesignError("give --workload or --space, not both")
+    if not args.space:
+        extra = [_flag(d) for d in SUBNET_OPTIONS if getattr(args, d) is not None]
+        if extra:
+            raise CodesignError(f"{', '.join(extra)}: option{'s' if len(extra) > 1 else ''} of the sub-network "
+                                f"co-search: {'they need' if len(extra) > 1 else 'it needs'} --space")
+    opt = {d: getattr(args, d) if getattr(args, d) is not None else DEFAULTS.get(d) for d in CONFIG_OPTIONS}
+    if args.space:
+        from models.predictors import load_predictor
+        from models.spaces import get_space
+        get_space(args.space)
+        load_predictor(args.space)  # the accuracy constraint needs the space's predictor
+        if args.min_accuracy is None:
+            raise CodesignError("--space needs --min-accuracy (a fraction, e.g. 0.78)")
+    common = dict(workloads=args.workload or ([] if args.space else [DEFAULT_WORKLOAD]),
+                  **{k: opt[k] for k in ("budget", "optimizer", "seed", "batch", "mapper", "final_mapper",
+                                         "objective", "resolution")})
+    if args.board:
+        cfg = _fpga_config(args, common)
     else:
-        if not args.out:
-            raise CodesignError("give --out RUN_DIR (or --resume RUN_DIR)")
-        if args.board and args.envelope is not None:
-            raise CodesignError("--board searches FPGA designs on that board; it cannot be combined with --envelope "
-                                "(an ASIC resource envelope)")
-        if args.board and args.space:
-            raise CodesignError("--board cannot be combined with --space (the sub-network co-search is ASIC only)")
-        if args.fpga_model and not args.board:
-            raise CodesignError("--fpga-model needs --board (the FPGA board to search on)")
-        if args.space and args.workload:
-            raise CodesignError("give --workload or --space, not both")
-        if args.space:
-            from models.predictors import load_predictor
-            from models.spaces import get_space
-            get_space(args.space)
-            load_predictor(args.space)  # the accuracy constraint needs the space's predictor
-            if args.min_accuracy is None:
-                raise CodesignError("--space needs --min-accuracy (a fraction, e.g. 0.78)")
-            if not 0.0 < args.min_accuracy < 1.0:
-                raise CodesignError(f"--min-accuracy {args.min_accuracy}: give a fraction between 0 and 1")
-        common = dict(workloads=args.workload or ([] if args.space else [DEFAULT_WORKLOAD]),
-                      budget=args.budget, optimizer=args.optimizer,
-                      seed=args.seed, batch=args.batch, mapper=args.mapper, final_mapper=args.final_mapper,
-                      objective=args.objective, resolution=args.resolution)
-        if args.board:
-            cfg = _fpga_config(args, common)
-        else:
-            cfg = SearchConfig(**common, envelope=args.envelope or DEFAULT_ENVELOPE, space=args.space,
-                               min_accuracy=args.min_accuracy, constraint=args.constraint,
-                               population=args.population, generations=args.generations,
-                               subnet_mapper=args.subnet_mapper)
-        from accelerators import load_accelerator
-        from models.importers import load_workload
-        if cfg.board is None:
-            load_accelerator(cfg.envelope)  # bad input fails before anything is written
-        for w in cfg.workloads:
-            load_workload(w, resolution=cfg.resolution)
-        if cfg.board is not None:
-            from codesign.search import search_space
-            search_space(cfg)  # the board must hold a design of the template
-        run = RunDir(args.out)
-        run.write_config(cfg.to_dict())
+        cfg = SearchConfig(**common, envelope=args.envelope or DEFAULT_ENVELOPE, space=args.space,
+                           min_accuracy=args.min_accuracy,
+                           **{k: opt[k] for k in ("constraint", "population", "generations", "subnet_mapper")})
+    from accelerators import load_accelerator
+    from codesign.search.outer_loop import check_optimizer
+    from models.importers import load_workload
+    check_optimizer(cfg.optimizer)
+    if cfg.board is None:
+        load_accelerator(cfg.envelope)  # bad input fails before anything is written
+    for w in cfg.workloads:
+        load_workload(w, resolution=cfg.resolution)
+    if cfg.board is not None:
+        from codesign.search import search_space
+        search_space(cfg)  # the board must hold a design of the template
+    return cfg.with_input_hashes()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: workers stopped, the journal kept, a hint to resume."""
+
+
+@contextmanager
+def _sigterm_interrupts():
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _search(args, cfg, run) -> int:
+    from codesign.report import write_search_report
+    from codesign.search import finalize, make_executor, run_search
+
+    def warn(message: str) -> None:
+        print(f"codesign: warning: {message}", file=sys.stderr)
+
     t0 = time.perf_counter()
     try:
-        with make_executor(args.workers, args.dask) as ex:
-            entries = run_search(cfg, run, ex, progress=not args.quiet and sys.stderr.isatty())
-    except KeyboardInterrupt:
+        with _sigterm_interrupts():
+            with make_executor(args.workers or DEFAULT_WORKERS, args.dask) as ex:
+                entries = run_search(cfg, run, ex, progress=not args.quiet and sys.stderr.isatty(), warn=warn)
+            result = finalize(cfg, run, entries, time.perf_counter() - t0)
+            write_search_report(run.path, result)
+    except KeyboardInterrupt as e:
         print(f"codesign: interrupted; finished evaluations are in {run.journal_path}; "
               f"continue with: codesign search --resume {run.path}", file=sys.stderr)
-        return 130
-    result = finalize(cfg, run, entries, time.perf_counter() - t0)
-    write_search_report(run.path, result)
+        return 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
     if args.json:
         emit_json(result)
     elif cfg.board is not None:
@@ -138,37 +227,75 @@ def _run(args) -> int:
     return 0
 
 
+def _run(args) -> int:
+    from codesign.search import RunDir, SearchConfig, optimizer_names
+    from codesign.search.outer_loop import check_resumable
+
+    if args.list_optimizers:
+        names = optimizer_names()
+        if args.json:
+            emit_json(names)
+        else:
+            print("\n".join(names))
+        return 0
+    if args.resume:
+        if args.out:
+            raise CodesignError("give --out RUN_DIR (a new run) or --resume RUN_DIR (continue one), not both")
+        run = RunDir(args.resume, create=False)
+        with run.lock():
+            cfg = SearchConfig.from_dict(run.read_config(), str(run.config_path))
+            _check_resume_options(args, cfg, run)
+            check_resumable(cfg, str(run.path))
+            return _search(args, cfg, run)
+    cfg = _new_config(args)
+    run = RunDir(args.out)
+    with run.lock():
+        run.write_config(cfg.to_dict())
+        return _search(args, cfg, run)
+
+
 def register(sub) -> None:
     p = sub.add_parser("search", help="co-search an accelerator (and mappings) minimizing EDP in a resource envelope, "
                                       "or an FPGA design on a board (--board)")
-    p.add_argument("--workload", action="append", metavar="W",
+    unset = dict(default=None)  # defaults are filled in after parsing; the parser refuses an option given twice
+    p.add_argument("--workload", action=_Workloads, metavar="W",
                    help=f"network to optimize for (repeat for several: geomean EDP); default {DEFAULT_WORKLOAD}")
-    p.add_argument("--space", help="OFA search space for the sub-network co-search (e.g. ofa-mbv3)")
-    p.add_argument("--min-accuracy", type=float, help="accuracy constraint for --space (predictor units)")
-    p.add_argument("--constraint", choices=["hard", "soft"], default="hard", help="accuracy constraint mode")
-    p.add_argument("--population", type=int, default=32, help="sub-network search population")
-    p.add_argument("--generations", type=int, default=8, help="sub-network search generations")
-    p.add_argument("--subnet-mapper", default="heuristic", help="mapper inside the sub-network search")
-    p.add_argument("--envelope", help=f"preset whose #PEs, on-chip bytes and bandwidth bound the search "
-                                      f"(default {DEFAULT_ENVELOPE})")
-    p.add_argument("--board", help="search FPGA designs on this board instead (zcu102, vc707, zc706, ultra96, "
-                                   "pynq-z2, or a board YAML); the objective is the FPGA power model's")
-    p.add_argument("--fpga-model", choices=["hotnas", "zhang15"],
+    p.add_argument("--space", **unset, help="OFA search space for the sub-network co-search (e.g. ofa-mbv3)")
+    p.add_argument("--min-accuracy", type=_fraction, **unset,
+                   help="accuracy constraint for --space (predictor units: a fraction > 0 and < 1)")
+    p.add_argument("--constraint", choices=["hard", "soft"], **unset, help="accuracy constraint mode (default hard)")
+    p.add_argument("--population", type=int_in(1, MAX_POPULATION), **unset,
+                   help=f"sub-network search population (default 32, at most {MAX_POPULATION})")
+    p.add_argument("--generations", type=int_in(0, MAX_GENERATIONS), **unset,
+                   help=f"sub-network search generations (default 8, at most {MAX_GENERATIONS})")
+    p.add_argument("--subnet-mapper", **unset, help="mapper inside the sub-network search (default heuristic)")
+    p.add_argument("--envelope", **unset, help=f"preset whose #PEs, on-chip bytes and bandwidth bound the search "
+                                              f"(default {DEFAULT_ENVELOPE})")
+    p.add_argument("--board", **unset, help="search FPGA designs on this board instead (zcu102, vc707, zc706, "
+                                           "ultra96, pynq-z2, or a board YAML); the objective is the FPGA power "
+                                           "model's")
+    p.add_argument("--fpga-model", choices=["hotnas", "zhang15"], **unset,
                    help="FPGA tiling template for --board (default hotnas; zhang15 is fp32)")
-    p.add_argument("--budget", type=int, default=DEFAULT_BUDGET, help="accelerator candidates to evaluate")
-    p.add_argument("--optimizer", default="PortfolioDiscreteOnePlusOne", help="any nevergrad optimizer by name")
+    p.add_argument("--budget", type=int_in(1, MAX_BUDGET), **unset,
+                   help=f"accelerator candidates to evaluate (default {DEFAULT_BUDGET}, at most {MAX_BUDGET:,})")
+    p.add_argument("--optimizer", **unset, help="any nevergrad optimizer by name (default PortfolioDiscreteOnePlusOne)")
     p.add_argument("--list-optimizers", action="store_true", help="print the nevergrad optimizer names and exit")
-    p.add_argument("--batch", type=int, default=8, help="candidates asked per round (fixes the result, not the parallelism)")
-    p.add_argument("--mapper", default="heuristic", help="mapping optimizer that ranks candidates during the search")
-    p.add_argument("--final-mapper", default="auto", help="mapping optimizer for the found accelerator and the baseline")
-    p.add_argument("--objective", default="edp", choices=["edp", "energy", "latency"])
-    p.add_argument("--resolution", type=int)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+    p.add_argument("--batch", type=int_in(1, MAX_BATCH), **unset,
+                   help=f"candidates asked per round (fixes the result, not the parallelism; default 8, "
+                        f"at most {MAX_BATCH})")
+    p.add_argument("--mapper", **unset, help="mapping optimizer that ranks candidates during the search "
+                                            "(default heuristic)")
+    p.add_argument("--final-mapper", **unset, help="mapping optimizer for the found accelerator and the baseline "
+                                                  "(default auto)")
+    p.add_argument("--objective", choices=["edp", "energy", "latency"], **unset, help="default edp")
+    p.add_argument("--resolution", type=int_in(1, MAX_RESOLUTION), **unset,
+                   help=f"input resolution of zoo networks (pixels, at most {MAX_RESOLUTION})")
+    p.add_argument("--seed", type=seed_arg(), **unset, help="default 0")
+    p.add_argument("--workers", type=int_in(1, MAX_WORKERS), **unset,
                    help=f"local worker processes (default {DEFAULT_WORKERS}: the cores, at most 4)")
-    p.add_argument("--dask", metavar="ADDRESS", help="Dask scheduler (tcp://host:port, or 'local')")
-    p.add_argument("--out", metavar="RUN_DIR")
-    p.add_argument("--resume", metavar="RUN_DIR")
+    p.add_argument("--dask", metavar="ADDRESS", **unset, help="Dask scheduler (tcp://host:port, or 'local')")
+    p.add_argument("--out", metavar="RUN_DIR", **unset)
+    p.add_argument("--resume", metavar="RUN_DIR", **unset)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)

@@ -10,17 +10,24 @@ evaluates only what is missing.
 """
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import time
+import warnings
 from concurrent.futures import as_completed
-from dataclasses import asdict, dataclass, field
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
 
+from mappings.cache import MAPPER_VERSION
 from models.errors import CodesignError, MappingError
+from models.inputs import validate
 
 from .hardware_space import HardwareSpace
+from .run_schema import RunConfig, RunDirError
 from .rundir import RunDir
 
 PENALTY_LOSS = 100.0  # log10 EDP of a rejected or unmappable candidate (real ones are ~10-20)
@@ -48,16 +55,69 @@ class SearchConfig:
     # FPGA target: a board (name or YAML path) and a tiling template instead of an envelope
     board: str | None = None
     fpga_model: str = "hotnas"
+    # the cost model's version (None: a run saved before it was recorded; such a run cannot resume)
+    mapper_version: int | None = MAPPER_VERSION
+    # sha256 of each input file (workload or board YAML) when the run started: see ``with_input_hashes``
+    inputs_sha256: dict | None = None
+
+    def __post_init__(self):
+        validate(RunConfig, self.to_dict(), "search config", error=RunDirError)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         if self.board is None:  # ASIC runs keep the config they had before FPGA targets existed
             del d["board"], d["fpga_model"]
+        if self.inputs_sha256 is None:
+            del d["inputs_sha256"]
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SearchConfig":
-        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+    def from_dict(cls, d: dict, source: str = "search config") -> "SearchConfig":
+        """A config from its saved form, checked against the ``config.yaml`` schema."""
+        if not isinstance(d, dict):
+            raise RunDirError(f"{source}: expected a mapping of search options")
+        validate(RunConfig, d, source, error=RunDirError)
+        return cls(**{**{k: v for k, v in d.items() if k in cls.__dataclass_fields__},
+                      "mapper_version": d.get("mapper_version")})
+
+    def input_files(self) -> list[str]:
+        """The workloads and board given as files (what ``inputs_sha256`` fingerprints)."""
+        specs = list(self.workloads) + ([self.board] if self.board is not None else [])
+        return [s for s in specs if os.path.isfile(s)]
+
+    def with_input_hashes(self) -> "SearchConfig":
+        """This config with the sha256 of its input files, so that a resume notices an edited file."""
+        files = self.input_files()
+        return replace(self, inputs_sha256={f: _sha256(f) for f in files} or None)
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot read ({e.strerror or e})") from None
+    return h.hexdigest()
+
+
+def check_resumable(cfg: SearchConfig, source: str = "the run") -> None:
+    """Refuse to add evaluations to a run made by another cost-model version, or whose input
+    files changed since it started: its journal would mix two models."""
+    if cfg.mapper_version != MAPPER_VERSION:
+        made = ("before the cost model's version was recorded" if cfg.mapper_version is None
+                else f"by cost model version {cfg.mapper_version}")
+        raise RunDirError(f"{source}: the run was made {made}, this code's is version {MAPPER_VERSION}: its "
+                          f"evaluations cannot be mixed with new ones; start a new run with --out (the same "
+                          f"options repeat the search)")
+    for path, digest in (cfg.inputs_sha256 or {}).items():
+        if not os.path.isfile(path):
+            raise RunDirError(f"{source}: its input file {path} is not found (from {os.getcwd()}); "
+                              f"resume from the directory the run was started in")
+        if _sha256(path) != digest:
+            raise RunDirError(f"{source}: its input file {path} changed since the run started; the journaled "
+                              f"evaluations are of the old file: restore it or start a new run with --out")
 
 
 def optimizer_names() -> list[str]:
@@ -165,13 +225,22 @@ def score_design(design, cfg: SearchConfig, detail: bool = False) -> dict:
     return {"score": geomean(score), "edp_geomean": geomean(edp), "workloads": per}
 
 
+def _loss(score: float, x: list) -> float:
+    """log10 of a candidate's score; a score that is not a finite positive number is an error."""
+    if not (isinstance(score, (int, float)) and math.isfinite(score) and score > 0):
+        raise CodesignError(f"the cost model scored candidate {[round(v, 6) for v in x]} {score!r}: not a finite "
+                            f"positive number; nothing of it was journaled")
+    return math.log10(score)
+
+
 def _evaluate_fpga(x: list, cfg: SearchConfig) -> dict:
     design = search_space(cfg).decode(x)
     if design is None:
         return {"status": "rejected", "loss": PENALTY_LOSS}
     t0 = time.perf_counter()
     s = score_design(design, cfg)
-    return {"status": "ok", "loss": math.log10(s["score"]), "score": s["score"], "edp": s["edp_geomean"],
+    _loss(s["edp_geomean"], x)
+    return {"status": "ok", "loss": _loss(s["score"], x), "score": s["score"], "edp": s["edp_geomean"],
             "workloads": s["workloads"], "design": design.to_dict(), "seconds": time.perf_counter() - t0}
 
 
@@ -189,18 +258,25 @@ def evaluate_candidate(x: list, cfg_dict: dict) -> dict:
     except MappingError as e:
         return {"status": "unmappable", "reason": str(e), "loss": PENALTY_LOSS,
                 "accelerator": acc.to_dict()}
-    return {"status": "ok", "loss": math.log10(s["edp_geomean"]), "edp": s["edp_geomean"],
+    return {"status": "ok", "loss": _loss(s["edp_geomean"], x), "edp": s["edp_geomean"],
             "workloads": s["workloads"], "accelerator": acc.to_dict(),
             "seconds": time.perf_counter() - t0}
+
+
+def check_optimizer(name: str) -> None:
+    """One clear error for a name that is not a nevergrad optimizer."""
+    import nevergrad as ng
+
+    if name not in ng.optimizers.registry:
+        close = [n for n in ng.optimizers.registry if n.lower() == name.lower()]
+        hint = f" (did you mean {close[0]}?)" if close else " (see 'codesign search --list-optimizers')"
+        raise CodesignError(f"unknown nevergrad optimizer '{name}'{hint}")
 
 
 def _make_optimizer(cfg: SearchConfig):
     import nevergrad as ng
 
-    if cfg.optimizer not in ng.optimizers.registry:
-        close = [n for n in ng.optimizers.registry if n.lower() == cfg.optimizer.lower()]
-        hint = f" (did you mean {close[0]}?)" if close else " (see 'codesign search --list-optimizers')"
-        raise CodesignError(f"unknown nevergrad optimizer '{cfg.optimizer}'{hint}")
+    check_optimizer(cfg.optimizer)
     space = search_space(cfg)
     param = ng.p.Array(shape=(space.dimension,), lower=0.0, upper=1.0)
     param.random_state = np.random.RandomState(cfg.seed)
@@ -221,16 +297,27 @@ def _ask(opt, cfg: SearchConfig):
                             f"for a new run") from None
 
 
-def run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool = True) -> list[dict]:
-    """Run (or resume) the outer loop; returns the journal entries in index order."""
-    if cfg.budget < 1 or cfg.batch < 1:
-        raise CodesignError("--budget and --batch must be >= 1")
+def _warn(message: str) -> None:
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool = True, warn=None) -> list[dict]:
+    """Run (or resume) the outer loop; returns the journal entries in index order.
+
+    Holds the run directory's lock throughout. A bad last journal line is set aside and
+    reported through ``warn(message)`` (default: a ``RuntimeWarning``)."""
+    with run.lock():
+        return _run_search(cfg, run, executor, progress, warn or _warn)
+
+
+def _run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool, warn) -> list[dict]:
+    check_resumable(cfg, str(run.path))
     for w in ([] if cfg.space else cfg.workloads):
         _network(w, cfg.resolution)  # fail fast on a bad workload, before any evaluation
     space = search_space(cfg)
-    run.truncate_torn_tail()
-    done = {e["i"]: e for e in run.read_journal()}
     opt = _make_optimizer(cfg)
+    journal = run.load_journal(space.dimension, cfg.budget, recover=True, warn=warn)
+    done = {e["i"]: e for e in journal}
     cfg_dict = cfg.to_dict()
     entries: list[dict] = []
     bar = None
@@ -257,11 +344,18 @@ def run_search(cfg: SearchConfig, run: RunDir, executor, progress: bool = True) 
                     run.append(results[j])  # rejected before evaluation: nothing to compute
                 else:
                     futures[executor.submit(evaluate_candidate, x, cfg_dict)] = (j, x)
-            for fut in as_completed(futures):
-                j, x = futures[fut]
-                r = {"i": i + j, "x": x, **fut.result()}
-                run.append(r)
-                results[j] = r
+            try:
+                for fut in as_completed(futures):
+                    j, x = futures[fut]
+                    r = {"i": i + j, "x": x, **fut.result()}
+                    if not math.isfinite(r["loss"]):  # a custom evaluation; ours check with _loss
+                        raise CodesignError(f"candidate {i + j}: the cost model returned a non-finite score "
+                                            f"({r.get('edp')}); not journaled")
+                    run.append(r)
+                    results[j] = r
+            except BrokenProcessPool:
+                raise CodesignError(f"a worker process died (killed, or out of memory); finished evaluations are "
+                                    f"in {run.journal_path}; continue with --resume") from None
             for c, r in zip(cands, results):
                 opt.tell(c, r["loss"])
                 entries.append(r)
@@ -375,7 +469,7 @@ def finalize(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float
     from accelerators import accelerator_from_dict, load_accelerator
 
     b = best_entry(entries)
-    acc = accelerator_from_dict(b["accelerator"])
+    acc = accelerator_from_dict(b["accelerator"], source=f"{run.journal_path}: candidate {b['i']}: accelerator")
     found = score_accelerator(acc, cfg, detail=True)
     base = load_accelerator(cfg.envelope)
     if cfg.space:

@@ -148,24 +148,29 @@ def test_atomic_write_leaves_files_readable_by_the_umask(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left
 
 
-def test_resume_of_a_run_written_by_the_previous_layout(tmp_path, monkeypatch):
-    """A run directory whose search finished before the co-search moved into ``codesign.search``
-    (journal complete, no result yet) resumes without re-evaluating anything and picks the
-    accelerator that layout picked. (Its result numbers are re-derived by today's cost model.)"""
+def test_resume_of_a_run_written_by_the_previous_layout(tmp_path, monkeypatch, capsys):
+    """A run directory saved before the cost model's version was recorded (complete journal, no
+    result yet) is still read by today's schemas, but a resume refuses it: its evaluations were
+    ranked by another cost model and must not be mixed with new ones. Nothing is written."""
     import shutil
 
     from codesign.cli import main
+    from mappings.cache import MAPPER_VERSION
 
     src = Path(__file__).parent / "data" / "previous_layout_run"
     expected = json.loads((src / "expected.json").read_text())
     shutil.copytree(src, tmp_path / "old")
     monkeypatch.chdir(tmp_path / "old")  # the config names its workload relative to here
-    assert main(["search", "--resume", "run", "--workers", "1", "--quiet"]) == 0
-    result = json.loads(Path("run/result.json").read_text())
-    journal = [json.loads(line) for line in Path("run/journal.jsonl").read_text().splitlines()]
-    assert sorted(e["i"] for e in journal) == list(range(6))  # nothing evaluated again
-    assert {str(e["i"]): e["x"] for e in journal} == expected["journal_x"]
-    assert result["best_index"] == expected["best_index"]
-    assert result["accelerator"] == expected["accelerator"]
-    assert result["evaluations"] == expected["evaluations"]
-    assert result["found"]["edp_geomean"] > 0 and result["edp_improvement_geomean"] > 0
+    run = RunDir("run", create=False)
+    journal = run.journal_path.read_bytes()
+    entries = run.load_journal(dimension=16, budget=6)
+    assert {str(e["i"]): e["x"] for e in entries} == expected["journal_x"]
+    assert "mapper_version" not in run.read_config()
+
+    assert main(["search", "--resume", "run", "--workers", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("codesign: error: run: ")
+    assert "before the cost model's version was recorded" in err and f"version {MAPPER_VERSION}" in err
+    assert "start a new run with --out" in err
+    assert run.journal_path.read_bytes() == journal
+    assert sorted(p.name for p in Path("run").iterdir() if p.name != ".lock") == ["config.yaml", "journal.jsonl"]

@@ -158,7 +158,8 @@ def test_search_finds_a_fitting_design_no_worse_than_the_preset(tmp_path, capsys
     resumed = json.loads(capsys.readouterr().out)
     assert resumed["design"] == res["design"] and resumed["convergence"] == res["convergence"]
     # same seed, same search (also in worker processes)
-    assert main([*args, "--workers", "2", "--out", str(tmp_path / "again"), "--json"]) == 0
+    workers_2 = [*args[:args.index("--workers") + 1], "2", *args[args.index("--workers") + 2:]]
+    assert main([*workers_2, "--out", str(tmp_path / "again"), "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["design"] == res["design"] and again["convergence"] == res["convergence"]
 

@@ -1,0 +1,254 @@
+"""Schemas of the files in a run directory: ``config.yaml`` (the search configuration), one
+``journal.jsonl`` entry (a finished evaluation) and ``result.json`` (a finished run).
+
+Every bound a run's size depends on is a named constant here; ``docs/limits.md`` lists them.
+The files are parsed with ``models.inputs`` (size, depth, UTF-8, finite numbers) and checked
+here; a violation is one ``RunDirError`` line naming the file, the field and the value.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from models.errors import CodesignError
+
+MAX_BUDGET = 100_000          # accelerator candidates per run (a real search uses 10^2-10^3)
+MAX_BATCH = 1024              # candidates asked per round
+MAX_SEED = 2 ** 32 - 1        # numpy's RandomState seed range
+MAX_POPULATION = 1000         # sub-network search population (the literature uses 100)
+MAX_GENERATIONS = 1000        # sub-network search generations (the literature uses 20-30)
+MAX_RESOLUTION = 4096         # input resolution of a zoo network, pixels
+MAX_WORKLOADS = 64            # workloads of one search (geomean EDP)
+MAX_NAME_CHARS = 4096         # a workload spec, board path, optimizer or mapper name
+MAX_DIMENSION = 1024          # numbers in a candidate vector x (the spaces use 10-30)
+MAX_JOURNAL_BYTES = 1 << 30   # journal.jsonl (about 10 kB per entry at MAX_BUDGET)
+MAX_JOURNAL_LINE_BYTES = 4 * 2 ** 20  # one journal entry
+MAX_RESULT_BYTES = 256 * 2 ** 20      # result.json (every layer of every workload, twice)
+MAX_CONFIG_BYTES = 2 ** 20            # config.yaml
+
+OBJECTIVES = ("edp", "energy", "latency")
+STATUSES = ("ok", "rejected", "unmappable")
+
+
+class RunDirError(CodesignError):
+    """A run directory, or the search options that start or resume it, are invalid."""
+
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Positive = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class RunConfig(_Strict):
+    """``config.yaml``: the options a run was started with (``SearchConfig``)."""
+
+    workloads: Annotated[list[Name], Field(max_length=MAX_WORKLOADS)]
+    envelope: Optional[Name] = None
+    budget: Annotated[int, Field(ge=1, le=MAX_BUDGET)]
+    optimizer: Name
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)]
+    batch: Annotated[int, Field(ge=1, le=MAX_BATCH)]
+    mapper: Name
+    final_mapper: Name
+    objective: Literal[OBJECTIVES]
+    resolution: Optional[Annotated[int, Field(ge=1, le=MAX_RESOLUTION)]] = None
+    space: Optional[Name] = None
+    min_accuracy: Optional[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]] = None
+    constraint: Literal["hard", "soft"] = "hard"
+    population: Annotated[int, Field(ge=1, le=MAX_POPULATION)] = 32
+    generations: Annotated[int, Field(ge=0, le=MAX_GENERATIONS)] = 8
+    subnet_mapper: Name = "heuristic"
+    board: Optional[Name] = None
+    fpga_model: Literal["hotnas", "zhang15"] = "hotnas"
+    # None: written before the cost model's version was recorded
+    mapper_version: Optional[Annotated[int, Field(ge=0)]] = None
+    # sha256 of each input file (workload, board YAML) when the run started
+    inputs_sha256: Optional[Annotated[dict[Name, Sha256], Field(max_length=MAX_WORKLOADS + 1)]] = None
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if (self.board is None) == (self.envelope is None):
+            raise ValueError("give exactly one of 'envelope' (an ASIC search) and 'board' (an FPGA search)")
+        if self.space is not None:
+            if self.min_accuracy is None:
+                raise ValueError("'space' needs 'min_accuracy'")
+            if self.board is not None:
+                raise ValueError("'space' (the sub-network co-search) is ASIC only: no 'board'")
+        elif not self.workloads:
+            raise ValueError("'workloads' is empty (and no 'space')")
+        if len(set(self.workloads)) != len(self.workloads):
+            raise ValueError(f"'workloads' names one twice: {self.workloads}")
+        return self
+
+
+class JournalEntry(BaseModel):
+    """One line of ``journal.jsonl``: candidate ``i``, its vector ``x``, status and loss; an
+    ``ok`` entry also holds the score and the accelerator (or FPGA design) it decoded to."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    i: Annotated[int, Field(ge=0, lt=MAX_BUDGET)]
+    x: Annotated[list[Finite], Field(min_length=1, max_length=MAX_DIMENSION)]
+    status: Literal[STATUSES]
+    loss: Finite
+    edp: Optional[Positive] = None
+    score: Optional[Positive] = None
+    accelerator: Optional[dict[str, Any]] = None
+    design: Optional[dict[str, Any]] = None
+    workloads: Optional[dict[str, Any]] = None
+
+    @model_validator(mode="after")
+    def _ok_entries_are_complete(self):
+        if self.status == "ok":
+            if self.edp is None:
+                raise ValueError("an 'ok' entry needs 'edp'")
+            if self.accelerator is None and self.design is None:
+                raise ValueError("an 'ok' entry needs 'accelerator' (or 'design' for an FPGA run)")
+            if self.design is not None and self.score is None:
+                raise ValueError("an 'ok' FPGA entry needs 'score'")
+        return self
+
+
+# ---- result.json ----
+
+class _Open(BaseModel):
+    model_config = ConfigDict(strict=True, extra="allow")
+
+
+class _AsicLayer(_Open):
+    name: str
+    macs: int
+    cycles: int
+    latency_ms: Finite
+    energy_pj: Finite
+    edp: Finite
+    utilization: Finite
+    bound: str
+    energy_by_component: dict[str, Finite]
+    dims: dict[str, int]
+    mapping: dict[str, Any]
+
+
+class _AsicTotal(_Open):
+    macs: int
+    cycles: int
+    latency_ms: Positive
+    energy_pj: Positive
+    edp: Positive
+    utilization: Finite
+    energy_by_component: dict[str, Finite]
+
+
+class _AsicWorkload(_Open):
+    layers: list[_AsicLayer]
+    total: _AsicTotal
+
+
+class _AsicSide(_Open):
+    edp_geomean: Positive
+    workloads: dict[str, _AsicWorkload]
+
+
+class _AsicBaseline(_AsicSide):
+    accelerator: dict[str, Any]
+
+
+class _Ratios(_Open):
+    edp_improvement: Finite
+    speedup: Finite
+    energy_saving: Finite
+
+
+class _AsicPoint(_Open):
+    i: int
+    status: Literal[STATUSES]
+    edp: Optional[Finite] = None
+
+
+class _ResultConfig(_Open):
+    batch: Annotated[int, Field(ge=1, le=MAX_BATCH)]
+
+
+class AsicResult(_Open):
+    """``result.json`` of an accelerator search."""
+
+    config: _ResultConfig
+    accelerator: dict[str, Any]
+    found: _AsicSide
+    baseline: _AsicBaseline
+    ratios: dict[str, _Ratios]
+    edp_improvement_geomean: Positive
+    convergence: list[_AsicPoint] = []
+
+    @model_validator(mode="after")
+    def _every_workload_on_both_sides(self):
+        for w in self.found.workloads:
+            if w not in self.baseline.workloads:
+                raise ValueError(f"workload {w!r} has no baseline numbers")
+            if w not in self.ratios:
+                raise ValueError(f"workload {w!r} has no ratios")
+        return self
+
+
+class _FpgaLayer(_Open):
+    name: str
+    engine: str
+    macs: int
+    cycles: int
+    latency_ms: Finite
+    bound: str
+    energy_mj: Finite
+
+
+class _FpgaWorkload(_Open):
+    layers: list[_FpgaLayer]
+    total: dict[str, Any]
+
+
+class _FpgaSide(_Open):
+    score: Positive
+    edp_geomean: Positive
+    workloads: dict[str, _FpgaWorkload]
+
+
+class _FpgaBaseline(_FpgaSide):
+    preset: str
+    design: dict[str, Any]
+
+
+class _FpgaPoint(_Open):
+    i: int
+    status: Literal[STATUSES]
+    score: Optional[Finite] = None
+
+
+class FpgaResult(_Open):
+    """``result.json`` of an FPGA design search (``"kind": "fpga"``)."""
+
+    kind: Literal["fpga"]
+    config: _ResultConfig
+    board: dict[str, Any]
+    model: str
+    design: dict[str, Any]
+    found: _FpgaSide
+    baseline: Optional[_FpgaBaseline]
+    ratios: Optional[dict[str, _Ratios]]
+    edp_improvement_geomean: Optional[Positive]
+    convergence: list[_FpgaPoint]
+
+    @model_validator(mode="after")
+    def _every_workload_on_both_sides(self):
+        if self.baseline is not None:
+            for w in self.found.workloads:
+                if w not in self.baseline.workloads or len(self.baseline.workloads[w].layers) != \
+                        len(self.found.workloads[w].layers):
+                    raise ValueError(f"workload {w!r} has no matching baseline numbers")
+                if w not in (self.ratios or {}):
+                    raise ValueError(f"workload {w!r} has no ratios")
+        return self
