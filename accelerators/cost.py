@@ -494,12 +494,14 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
     wr_, rf_bw = transfer_weights(acc, "rf")
     if rf_bw:
         terms["rf"] = math.ceil(moved("rf") / pes * passes / rf_bw)
-    terms["glb"] = math.ceil(moved("glb") / transfer_weights(acc, "glb")[1])
+    glb_bw = transfer_weights(acc, "glb")[1]
+    if glb_bw:  # as the RF: a GLB without a bandwidth is never the roof
+        terms["glb"] = math.ceil(moved("glb") / glb_bw)
     terms["dram"] = math.ceil((moved("dram") - first_in - last_out) / dram_bw)
     # a single-buffered level cannot load while the array works: its transfers add to compute
     serial = compute + pipeline
     if acc.rf.buffering == "single":
-        serial += terms["glb"]
+        serial += terms.get("glb", 0)
     if acc.glb.buffering == "single":
         serial += terms["dram"]
     terms["compute"] = serial

@@ -376,7 +376,9 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
     t_rf = 0
     if bw[0] > 0.0:
         t_rf = math.ceil(mv_rf / pes * passes / bw[0])
-    t_gb = math.ceil(mv_gb / bw[1])
+    t_gb = 0
+    if bw[1] > 0.0:  # a GLB without a bandwidth is never the roof (as the RF)
+        t_gb = math.ceil(mv_gb / bw[1])
     first_in = first[0] * wt[2, 0] + first[1] * wt[2, 1]
     last_out = first[2] * wt[2, 1]
     startup = math.ceil(first_in / bw[2])

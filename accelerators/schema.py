@@ -267,9 +267,9 @@ class SplitCapacitySpec(Spec):
 
     _key_kind: ClassVar[str] = "data space"
 
-    W: Optional[CapacityInt] = None
-    I: Optional[CapacityInt] = None  # noqa: E741 - the data space's name
-    O: Optional[CapacityInt] = None  # noqa: E741
+    W: CapacityInt = None  # a default is not validated: left out is fine, null is not
+    I: CapacityInt = None  # noqa: E741 - the data space's name
+    O: CapacityInt = None  # noqa: E741
 
 
 class SplitEnergySpec(Spec):
@@ -277,9 +277,9 @@ class SplitEnergySpec(Spec):
 
     _key_kind: ClassVar[str] = "data space"
 
-    W: Optional[Energy] = None
-    I: Optional[Energy] = None  # noqa: E741
-    O: Optional[Energy] = None  # noqa: E741
+    W: Energy = None  # as capacities: null is refused
+    I: Energy = None  # noqa: E741
+    O: Energy = None  # noqa: E741
 
 
 def _capacity(v, info):

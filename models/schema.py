@@ -387,6 +387,9 @@ class NcBlock(_OpenModel):
     def _kind(self):
         if self.mobile_inverted_conv is not None and self.conv is not None:
             raise ValueError("a block has either 'mobile_inverted_conv' or 'conv', not both")
+        if not {"mobile_inverted_conv", "conv"} & self.model_fields_set:
+            raise ValueError("a block needs 'mobile_inverted_conv' (or 'conv'); a block that passes its "
+                             "input through says so with null or a ZeroLayer")
         return self
 
     @property

@@ -43,7 +43,7 @@ def _set(path, value):
 
 
 # ---- accelerator description -----------------------------------------------------------------
-@pytest.mark.parametrize("mutate, msg", [
+BAD_DESCRIPTIONS = [
     (_set(["array", 0, "size"], 1e30),
      r"array\[0\]\.size: 'size' must be <= 65,536; accepted 1 to 65,536 PEs \(got 1e\+30\)"),
     (_set(["array", 0, "size"], 10 ** 400), r"array\[0\]\.size: 'size' must be <= 65,536"),
@@ -63,6 +63,7 @@ def _set(path, value):
     (_set(["rf", "capacity_bytes"], 2 ** 41), r"rf\.capacity_bytes: 'capacity_bytes' must be <= 1,099,511,627,776"),
     (_set(["rf", "capacity_bytes"], {"W": 2 ** 40, "I": 2 ** 40}), "2,199,023,255,552 bytes in all"),
     (_set(["rf", "capacity_bytes"], {"W": 0}), r"rf\.capacity_bytes\.W: 'W' must be > 0"),
+    (_set(["rf", "capacity_bytes"], {"W": None, "I": 8}), r"rf\.capacity_bytes\.W: 'W' must be an integer, not NoneType"),
     (_set(["rf", "read_energy_pj"], 1.0), r"rf\.write_energy_pj: missing field \(give both energies or neither\)"),
     (_set(["clock_mhz"], 0), "clock_mhz: 'clock_mhz' must be > 0; accepted 0.001 to 100000 MHz"),
     (_set(["clock_mhz"], float("inf")), "'clock_mhz' must be a finite number"),
@@ -80,7 +81,17 @@ def _set(path, value):
     (_set(["energy_table"], 3), "'energy_table' must be a string, not int"),
     (_set(["energy_table"], "nope"), r"src: energy_table: unknown energy table 'nope' \(known: eyeriss-65nm"),
     (_set(["rf"], [1]), r"rf: expected a mapping \(got \[1\]\)"),
-])
+]
+
+
+def test_a_null_energy_per_data_space_is_refused():
+    d = load_accelerator("eyeriss").to_dict()
+    d["glb"] = {**d["glb"], "read_energy_pj": {"W": None, "I": 1.0}, "write_energy_pj": {"W": 1.0, "I": 1.0}}
+    with pytest.raises(AcceleratorError, match=r"src: glb\.read_energy_pj\.W: 'W' must be a number, not NoneType"):
+        accelerator_from_dict(d, "src")
+
+
+@pytest.mark.parametrize("mutate, msg", BAD_DESCRIPTIONS)
 def test_bad_descriptions_name_the_field_and_the_range(mutate, msg):
     d = copy.deepcopy(BASE)
     mutate(d)

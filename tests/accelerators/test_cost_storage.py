@@ -141,6 +141,17 @@ def test_single_buffering_serializes_transfers_with_compute():
     _agree(c, row)
 
 
+def test_a_global_buffer_without_bandwidth_is_never_the_roof():
+    # As the RF: no bandwidth field on the GLB means its 168 words never bound the layer. A
+    # single-buffered RF under it adds nothing: 17 + 36 + 2 = 55 cycles, as the baseline.
+    base = toy_acc(["K"], ["C"]).to_dict()
+    base["glb"] = {k: v for k, v in base["glb"].items() if not k.startswith("bw_")}
+    base["rf"] = {**base["rf"], "buffering": "single"}
+    c, row = both(LAYER, accelerator_from_dict(base), *WS)
+    assert (c.cycles, c.energy_pj) == (55, 17372)
+    _agree(c, row)
+
+
 # 3x3 conv on a 4x4 single-channel input with 'same' padding: the padded input is 6x6 = 36
 # words, the real one 4x4 = 16.
 PADDED = Layer.conv("pad", 1, 1, 4, 3)

@@ -223,6 +223,15 @@ def test_net_config_mutations_fail_only_with_workload_error(path, value):
             assert "\n" not in str(e)
 
 
+def test_a_block_without_its_convolution_is_an_error_not_a_dropped_block():
+    cfg = copy.deepcopy(CFG)
+    del cfg["blocks"][2]["mobile_inverted_conv"]
+    with pytest.raises(WorkloadError, match=r"blocks\[2\]: a block needs 'mobile_inverted_conv'"):
+        network_from_net_config(cfg, 224)
+    cfg["blocks"][2]["mobile_inverted_conv"] = None  # said explicitly: the block is skipped
+    assert len(network_from_net_config(cfg, 224).layers) < len(network_from_net_config(CFG, 224).layers)
+
+
 def test_net_config_semantic_errors_and_resolution():
     with pytest.raises(WorkloadError, match=r"blocks\[2\]\.mobile_inverted_conv: expects 99 input channels"):
         network_from_net_config(_bad(("blocks", 2, "mobile_inverted_conv", "in_channels"), 99), 224)
