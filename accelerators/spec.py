@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -289,6 +290,8 @@ def load_accelerator(name_or_path) -> Accelerator:
     p = Path(s)
     if not (s.endswith((".yaml", ".yml")) or _is_file(p)):
         if s.lower() not in preset_names():
+            if os.path.exists(s):
+                raise AcceleratorError(f"{s}: not a regular file (an accelerator is a preset name or a YAML file)")
             shown = s if len(s) <= 80 else s[:77] + "..."
             raise AcceleratorError(f"unknown accelerator '{shown}' (presets: {', '.join(preset_names())}; "
                                    f"or give a YAML path)")

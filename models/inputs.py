@@ -137,8 +137,15 @@ def _yaml_msg(e: yaml.YAMLError) -> str:
     return f"{problem} at line {mark.line + 1}" if mark is not None else problem
 
 
-def parse_yaml(text: str, source: str, *, error: type[CodesignError] = CodesignError):
-    """Safe-load YAML text with bounded depth, alias expansion and no duplicate keys."""
+def _check_size(text: str, source: str, max_bytes: int, error) -> None:
+    if len(text) > max_bytes:  # characters: at least one byte each
+        raise error(f"{source}: {len(text):,} characters, more than the {max_bytes:,} accepted")
+
+
+def parse_yaml(text: str, source: str, *, error: type[CodesignError] = CodesignError,
+               max_bytes: int = MAX_TEXT_BYTES):
+    """Safe-load YAML text with bounded size, depth, alias expansion and no duplicate keys."""
+    _check_size(text, source, max_bytes, error)
     _check_yaml_shape(text, source, error)
     try:
         return yaml.load(text, Loader=_BoundedLoader)  # noqa: S506 - a SafeLoader subclass
@@ -151,7 +158,8 @@ def parse_yaml(text: str, source: str, *, error: type[CodesignError] = CodesignE
 def load_yaml_file(path, what: str | None = None, *, error: type[CodesignError] = CodesignError,
                    max_bytes: int = MAX_TEXT_BYTES):
     what = what or str(path)
-    return parse_yaml(read_text(path, what, error=error, max_bytes=max_bytes), what, error=error)
+    return parse_yaml(read_text(path, what, error=error, max_bytes=max_bytes), what, error=error,
+                      max_bytes=max_bytes)
 
 
 # ---- JSON ----
@@ -206,8 +214,10 @@ def _float(s: str) -> float:
     return v
 
 
-def parse_json(text: str, source: str, *, error: type[CodesignError] = CodesignError):
-    """JSON with bounded depth, finite numbers only and no duplicate keys."""
+def parse_json(text: str, source: str, *, error: type[CodesignError] = CodesignError,
+               max_bytes: int = MAX_TEXT_BYTES):
+    """JSON with bounded size and depth, finite numbers only and no duplicate keys."""
+    _check_size(text, source, max_bytes, error)
     if not _json_depth_ok(text):
         raise error(f"{source}: nested deeper than {MAX_DEPTH} levels")
     try:
@@ -222,7 +232,8 @@ def parse_json(text: str, source: str, *, error: type[CodesignError] = CodesignE
 def load_json_file(path, what: str | None = None, *, error: type[CodesignError] = CodesignError,
                    max_bytes: int = MAX_TEXT_BYTES):
     what = what or str(path)
-    return parse_json(read_text(path, what, error=error, max_bytes=max_bytes), what, error=error)
+    return parse_json(read_text(path, what, error=error, max_bytes=max_bytes), what, error=error,
+                      max_bytes=max_bytes)
 
 
 # ---- schemas ----

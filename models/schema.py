@@ -34,6 +34,7 @@ MAX_AUX_ELEMS = 2 ** 53         # elements read or written by one non-MAC operat
 MAX_LAYERS = 100_000            # MAC layers of one network
 MAX_AUX_OPS = 100_000           # non-MAC operators of one network
 MAX_RESOLUTION = 4096            # input image side in pixels (ImageNet models run at 128-600)
+MAX_SEED = 2 ** 32 - 1           # any seed (numpy's RandomState range); here as the lowest shared place
 
 # ---- OFA / ProxylessNAS net.config ----
 NC_MAX_CHANNELS = 2 ** 16       # in / out / mid channels and groups of a net.config layer

@@ -12,18 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
+from accelerators.fpga.board_schema import MAX_BOARD_MHZ as MAX_CLOCK_MHZ  # noqa: F401 - a design clock
+from accelerators.fpga.board_schema import MIN_BOARD_MHZ as MIN_CLOCK_MHZ  # noqa: F401
 from models.errors import CodesignError
+from models.schema import MAX_RESOLUTION, MAX_SEED  # noqa: F401 - shared with the file formats
 
 # ---- limits of command-line numbers (generous: far above any real run; see docs/limits.md) ----
-MAX_SEED = 2 ** 32 - 1            # numpy's seed range
 MAX_WORKERS = 64                  # threads / processes of one command
-MAX_RESOLUTION = 4096             # input image size (px): ImageNet models run at 128-600
 MAX_BATCH = 4096                  # batch size of a workload
 MAX_SEQ_LEN = 65_536              # sequence length of a transformer workload
 MAX_MAP_BUDGET = 1_000_000_000    # mappings one optimizer may evaluate per layer (exhaustive default 4e8)
 MAX_REPEATS = 10_000              # timed runs of a measured backend
 MAX_WARMUP = 1_000                # untimed runs of a measured backend
-MAX_CLOCK_MHZ = 5_000.0           # a design clock (FPGAs run at 100-800 MHz; the board schema's bound)
 
 
 class ArgumentParser(argparse.ArgumentParser):

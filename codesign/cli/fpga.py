@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from models.errors import CodesignError
 
-from ._common import MAX_CLOCK_MHZ, MAX_RESOLUTION, emit_json, float_in, int_in, parse_kv, seed_arg
+from ._common import MAX_CLOCK_MHZ, MAX_RESOLUTION, MIN_CLOCK_MHZ, emit_json, float_in, int_in, parse_kv, seed_arg
 
 DEFAULT_WORKLOAD = "alexnet"
 MAX_SEARCH_BUDGET = 1_000_000     # nevergrad evaluations of a design search
@@ -176,7 +176,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=seed_arg(), help="search seed (default 0)")
     p.add_argument("--budget", type=int_in(1, MAX_SEARCH_BUDGET),
                    help="nevergrad evaluations when the grid is too large to enumerate")
-    p.add_argument("--clock-mhz", type=float_in(0, MAX_CLOCK_MHZ, lo_open=True),
+    p.add_argument("--clock-mhz", type=float_in(MIN_CLOCK_MHZ, MAX_CLOCK_MHZ),
                    help="design clock (default: the board's)")
     p.add_argument("--limit", metavar="K=V,...", help="override board budgets, e.g. dsp=2240,bram36=800")
     p.add_argument("--allow-over-budget", action="store_true",

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 
 from codesign.search.run_schema import (MAX_BATCH, MAX_BUDGET, MAX_GENERATIONS, MAX_POPULATION, MAX_RESOLUTION,
                                         RunDirError)
+from mappings.optimizers import OPTIMIZERS
 from models.errors import CodesignError
 
 from ._common import MAX_WORKERS, emit_json, float_in, int_in, seed_arg
@@ -268,7 +269,7 @@ def register(sub) -> None:
                    help=f"sub-network search population (default 32, at most {MAX_POPULATION})")
     p.add_argument("--generations", type=int_in(0, MAX_GENERATIONS), **unset,
                    help=f"sub-network search generations (default 8, at most {MAX_GENERATIONS})")
-    p.add_argument("--subnet-mapper", **unset, help="mapper inside the sub-network search (default heuristic)")
+    p.add_argument("--subnet-mapper", **unset, choices=OPTIMIZERS, help="mapper inside the sub-network search (default heuristic)")
     p.add_argument("--envelope", **unset, help=f"preset whose #PEs, on-chip bytes and bandwidth bound the search "
                                               f"(default {DEFAULT_ENVELOPE})")
     p.add_argument("--board", **unset, help="search FPGA designs on this board instead (zcu102, vc707, zc706, "
@@ -283,9 +284,9 @@ def register(sub) -> None:
     p.add_argument("--batch", type=int_in(1, MAX_BATCH), **unset,
                    help=f"candidates asked per round (fixes the result, not the parallelism; default 8, "
                         f"at most {MAX_BATCH})")
-    p.add_argument("--mapper", **unset, help="mapping optimizer that ranks candidates during the search "
+    p.add_argument("--mapper", **unset, choices=OPTIMIZERS, help="mapping optimizer that ranks candidates during the search "
                                             "(default heuristic)")
-    p.add_argument("--final-mapper", **unset, help="mapping optimizer for the found accelerator and the baseline "
+    p.add_argument("--final-mapper", **unset, choices=OPTIMIZERS, help="mapping optimizer for the found accelerator and the baseline "
                                                   "(default auto)")
     p.add_argument("--objective", choices=["edp", "energy", "latency"], **unset, help="default edp")
     p.add_argument("--resolution", type=int_in(1, MAX_RESOLUTION), **unset,

@@ -12,13 +12,13 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.errors import CodesignError
+from mappings.optimizers import OPTIMIZERS
+from models.schema import MAX_RESOLUTION, MAX_SEED
 
 MAX_BUDGET = 100_000          # accelerator candidates per run (a real search uses 10^2-10^3)
 MAX_BATCH = 1024              # candidates asked per round
-MAX_SEED = 2 ** 32 - 1        # numpy's RandomState seed range
 MAX_POPULATION = 1000         # sub-network search population (the literature uses 100)
 MAX_GENERATIONS = 1000        # sub-network search generations (the literature uses 20-30)
-MAX_RESOLUTION = 4096         # input resolution of a zoo network, pixels
 MAX_WORKLOADS = 64            # workloads of one search (geomean EDP)
 MAX_NAME_CHARS = 4096         # a workload spec, board path, optimizer or mapper name
 MAX_DIMENSION = 1024          # numbers in a candidate vector x (the spaces use 10-30)
@@ -54,8 +54,8 @@ class RunConfig(_Strict):
     optimizer: Name
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)]
     batch: Annotated[int, Field(ge=1, le=MAX_BATCH)]
-    mapper: Name
-    final_mapper: Name
+    mapper: Literal[OPTIMIZERS]
+    final_mapper: Literal[OPTIMIZERS]
     objective: Literal[OBJECTIVES]
     resolution: Optional[Annotated[int, Field(ge=1, le=MAX_RESOLUTION)]] = None
     space: Optional[Name] = None
@@ -63,7 +63,7 @@ class RunConfig(_Strict):
     constraint: Literal["hard", "soft"] = "hard"
     population: Annotated[int, Field(ge=1, le=MAX_POPULATION)] = 32
     generations: Annotated[int, Field(ge=0, le=MAX_GENERATIONS)] = 8
-    subnet_mapper: Name = "heuristic"
+    subnet_mapper: Literal[OPTIMIZERS] = "heuristic"
     board: Optional[Name] = None
     fpga_model: Literal["hotnas", "zhang15"] = "hotnas"
     # None: written before the cost model's version was recorded

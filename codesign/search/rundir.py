@@ -179,7 +179,8 @@ class RunDir:
             raise RunDirError(f"{where}: no newline at the end (cut off mid-write)")
         if len(raw) > MAX_JOURNAL_LINE_BYTES:
             raise RunDirError(f"{where}: {len(raw):,} bytes, more than the {MAX_JOURNAL_LINE_BYTES:,} accepted")
-        data = parse_json(decode_text(raw, where, error=RunDirError), where, error=RunDirError)
+        data = parse_json(decode_text(raw, where, error=RunDirError), where, error=RunDirError,
+                          max_bytes=MAX_JOURNAL_LINE_BYTES)
         if not isinstance(data, dict):
             raise RunDirError(f"{where}: expected an evaluation (a JSON object with i, x, status, loss), "
                               f"got {json.dumps(data)[:40]}")

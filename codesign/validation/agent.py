@@ -553,7 +553,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(400, {"error": f"truncated body: {len(body)} of {length} bytes"})
         try:
             # bounded depth, finite numbers, no duplicate keys, strict UTF-8
-            req = parse_json(decode_text(body, "request", error=AgentError), "request", error=AgentError)
+            req = parse_json(decode_text(body, "request", error=AgentError), "request", error=AgentError,
+                             max_bytes=self.server.max_bytes)
             target = request_to_target(req)
         except CodesignError as e:
             return self._reply(400, {"error": str(e)})

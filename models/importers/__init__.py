@@ -25,6 +25,9 @@ def is_net_config(cfg) -> bool:
 
 
 def _check_resolution(net: Network, resolution: int | None, spec: str) -> Network:
+    if resolution is not None and net.resolution is None:
+        raise WorkloadError(f"{spec}: a list of layers has no input resolution to change; --resolution applies "
+                            f"to zoo networks, net.configs and search-space archs")
     if resolution is not None and resolution != net.resolution:
         raise WorkloadError(f"{spec}: the file fixes the input size ({net.resolution}); "
                             f"--resolution {resolution} cannot change it")

@@ -65,7 +65,7 @@ def error_line(capsys, *argv, seconds: float = 10.0) -> str:
     (["workloads", "show", "resnet18", "--batch", "0"], "workloads show: argument --batch"),
     (["workloads", "show", "bert_base_layer", "--seq-len", "100000000"], "--seq-len"),
     (["accuracy", "--resolution", "-224"], "--resolution: -224 is out of range"),
-    (["fpga", "--preset", "zcu102-1", "--clock-mhz", "nan"], "--clock-mhz: expected a number > 0"),
+    (["fpga", "--preset", "zcu102-1", "--clock-mhz", "nan"], "--clock-mhz: expected a number from 1 to 5000"),
     (["fpga", "--preset", "zcu102-1", "--clock-mhz", "0"], "--clock-mhz"),
     (["fpga", "--search", "--board", "zcu102", "--budget", "-1"], "--budget: -1 is out of range"),
     (["monotonicity", "--threshold", "nan"], "monotonicity: argument --threshold: expected a number from -1 to 1"),
@@ -375,3 +375,15 @@ def test_a_real_process_prints_one_line_and_exits_2(argv):
     lines = r.stderr.strip().splitlines()
     assert [l for l in lines if l.startswith("codesign: error: ")] == [lines[-1]]
     assert time.monotonic() - t0 < 60
+
+
+def test_messages_say_what_is_wrong(capsys, tmp_path):
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps({"name": "tiny", "layers": [
+        {"name": "c", "dims": {"K": 8, "C": 8, "P": 8, "Q": 8, "R": 3, "S": 3}}]}))
+    assert "invalid choice: 'bogus'" in error_line(
+        capsys, "search", "--workload", tiny, "--mapper", "bogus", "--budget", 2, "--out", tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+    assert "a list of layers has no input resolution to change" in error_line(
+        capsys, "evaluate", "--workload", tiny, "--resolution", 224, "--accelerator", "eyeriss")
+    assert "/dev/zero: not a regular file" in error_line(capsys, "accelerators", "show", "/dev/zero")

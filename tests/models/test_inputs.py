@@ -107,3 +107,10 @@ def test_schema_error_names_source_field_value_and_range():
         validate(_Budget, {"budget": 5}, "config.yaml")
     with pytest.raises(CodesignError, match=r"\[and 1 more\]"):
         validate(_Budget, {"budget": 0}, "config.yaml")
+
+
+def test_text_given_inline_is_bounded_too():
+    with pytest.raises(CodesignError, match="--arch: 101 characters, more than the 100 accepted"):
+        parse_json("[" + " " * 99 + "]", "--arch", max_bytes=100)
+    with pytest.raises(CodesignError, match=f"more than the {MAX_TEXT_BYTES:,} accepted"):
+        parse_yaml("a: 1\n" + "#" * MAX_TEXT_BYTES, "f.yaml")

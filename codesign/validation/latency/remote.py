@@ -135,7 +135,8 @@ class RemoteBackend(LatencyBackend):
             if len(data) > MAX_ANSWER_BYTES:
                 raise LatencyError(f"the agent at {self.url} sent an answer over {MAX_ANSWER_BYTES:,} bytes")
             source = f"the answer of the agent at {self.url}"
-            answer = parse_json(decode_text(data, source, error=LatencyError), source, error=LatencyError)
+            answer = parse_json(decode_text(data, source, error=LatencyError), source, error=LatencyError,
+                                max_bytes=MAX_ANSWER_BYTES)
             if not isinstance(answer, dict):
                 raise LatencyError(f"the agent at {self.url} sent a malformed answer (not a JSON object)")
             return answer
