@@ -244,7 +244,7 @@ def _heuristic(search: _Search, rng, budget: int):
     search.run_idx(*_trivial(search.space))
     search.run_idx(*heuristic_seeds(search.space))
     # then every order combination (window-first variants too) of the best seed
-    best = search.space.indices_of(*search.best)
+    best = search.space.indices_of(*search.best) if search.best is not None else None
     if best is not None:
         search.run_idx(np.repeat(best[0][None], N_ORDER_COMBOS, axis=0), np.arange(N_ORDER_COMBOS))
 

@@ -15,7 +15,7 @@ from codesign.bench import fuzz
 from models.errors import CodesignError
 from models.inputs import MAX_INT_DIGITS, decode_text, parse_json, parse_yaml, validate
 
-FUZZ_CASES = 240
+FUZZ_CASES = 160
 FUZZ_SEED = 16
 FUZZ_TIMEOUT_S = 20.0
 

@@ -134,3 +134,14 @@ def test_error_paths():
     tight = accelerator_from_dict(dict(TINY, glb={"capacity_bytes": 5, "bw_words_per_cycle": 2}))
     with pytest.raises(MappingError, match="layer 'stem'.*global buffer overflows"):
         optimize(Layer(name="stem", K=4), tight)
+
+
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_no_valid_mapping_is_one_mapping_error_for_every_optimizer(optimizer):
+    # 5 bytes per PE pass the single-copy fit check (8 + 8 + 24 bits) but no double-buffered
+    # tiling fits: every optimizer says so (the heuristic used to fail on an empty result)
+    d = load_accelerator("simba").to_dict()
+    d["rf"]["capacity_bytes"] = 5
+    with pytest.raises(MappingError, match="no valid mapping found"):
+        optimize(TINY_LAYER, accelerator_from_dict(d), optimizer=optimizer,
+                 budget=None if optimizer == "exhaustive" else 200)
