@@ -403,7 +403,8 @@ def load_data(path=None) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m codesign.validation.peers.scalesim",
                                  description="Run SCALE-Sim on the peer layers and write its data file.")
-    ap.add_argument("--python", required=True, help="python of the SCALE-Sim environment (scalesim 3.0.0)")
+    ap.add_argument("--python", default=sys.executable,
+                    help="the Python of an environment with scalesim 3.0.0 (default: this one, e.g. installed with the .[peers] extra)")
     ap.add_argument("--out", default=None, help=f"output file (default {DATA_PATH.name} beside this module)")
     ap.add_argument("--jobs", type=int, default=2, help="runner processes (default 2)")
     ap.add_argument("--layers", default=None, help="comma-separated layer names (quick checks)")

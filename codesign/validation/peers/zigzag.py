@@ -218,7 +218,8 @@ def load_data(path=None) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m codesign.validation.peers.zigzag",
                                  description="Run ZigZag on the peer layers and write its data file.")
-    ap.add_argument("--python", required=True, help="the Python of an environment with zigzag-dse 3.9.1 (and six)")
+    ap.add_argument("--python", default=sys.executable,
+                    help="the Python of an environment with zigzag-dse 3.9.1 and six (default: this one, e.g. installed with the .[peers] extra)")
     ap.add_argument("--out", default=None, help=f"output JSON (default {DATA_PATH.name} beside this module)")
     ap.add_argument("--hardware", nargs="+", default=list(HARDWARE), help="shipped ZigZag accelerator names")
     ap.add_argument("--layers", nargs="+", default=None, help="only these peer layers (by name)")
