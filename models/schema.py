@@ -91,7 +91,8 @@ def FloatIn(lo: float, hi: float, *, lo_open: bool = False):
     return Annotated[float, BeforeValidator(check)]
 
 
-def _text(max_chars: int = MAX_NAME_CHARS, *, empty: bool = False):
+def TextIn(max_chars: int = MAX_NAME_CHARS, *, empty: bool = False):
+    """A string of 1 (0 with ``empty``) to ``max_chars`` characters; no other type."""
     def check(v):
         if not isinstance(v, str):
             raise ValueError("must be a string")
@@ -108,11 +109,11 @@ def _strict_bool(v):
 
 
 Dim = IntIn(1, MAX_DIM)
-Name = _text()
+Name = TextIn()
 StrictBool = Annotated[bool, BeforeValidator(_strict_bool)]
 
 
-class _Model(BaseModel):
+class SchemaModel(BaseModel):
     """Unknown keys are refused with the list of known ones (``extra = forbid`` says less)."""
 
     model_config = ConfigDict(frozen=True)
@@ -130,7 +131,7 @@ class _Model(BaseModel):
         return data
 
 
-class _OpenModel(_Model):
+class _OpenModel(SchemaModel):
     """Unknown keys are ignored (formats with free-form extras such as ``act_func``)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -176,7 +177,7 @@ def check_layer(name, dims: dict, stride, dilation, padding, op) -> None:
         raise WorkloadError(f"layer '{name}': {problem}")
 
 
-class DimsSpec(_Model):
+class DimsSpec(SchemaModel):
     G: Dim = 1
     N: Dim = 1
     K: Dim = 1
@@ -187,7 +188,7 @@ class DimsSpec(_Model):
     S: Dim = 1
 
 
-class LayerArgs(_Model):
+class LayerArgs(SchemaModel):
     """The fields of ``--layer "K=64,C=3,...,stride=2"`` (dimensions default to 1)."""
 
     G: Dim = 1
@@ -211,7 +212,7 @@ class LayerArgs(_Model):
         return self
 
 
-class LayerSpec(_Model):
+class LayerSpec(SchemaModel):
     """One layer of a workload JSON: ``dims`` nested (as written by ``to_dict``) or flat."""
 
     name: Name
@@ -254,14 +255,14 @@ class LayerSpec(_Model):
         return self
 
 
-class AuxSpec(_Model):
+class AuxSpec(SchemaModel):
     name: Name
-    kind: _text(64)
+    kind: TextIn(64)
     in_elems: IntIn(0, MAX_AUX_ELEMS)
     out_elems: IntIn(0, MAX_AUX_ELEMS)
 
 
-class _Totals(_Model):
+class _Totals(SchemaModel):
     macs: Optional[IntIn(0, MAX_LAYERS * MAX_LAYER_MACS)] = None
     params: Optional[IntIn(0, MAX_LAYERS * 2 * MAX_TENSOR_ELEMS)] = None
     layers: Optional[IntIn(0, MAX_LAYERS)] = None
@@ -277,7 +278,7 @@ def _bounded_list(max_len: int, what: str):
     return BeforeValidator(check)
 
 
-class NetworkSpec(_Model):
+class NetworkSpec(SchemaModel):
     """A workload JSON: ``Network.to_dict()`` output (derived ``total`` / ``unique_shapes``
     are checked against the layers when present)."""
 
@@ -401,7 +402,7 @@ class NcBlock(_OpenModel):
 class NetConfigSpec(_OpenModel):
     """An OFA MobileNetV3 / ProxylessNAS ``net.config`` (only what shapes the layers is checked)."""
 
-    name: Optional[_text()] = None
+    name: Optional[TextIn()] = None
     first_conv: ConvCfg
     blocks: Annotated[list[NcBlock], _bounded_list(NC_MAX_BLOCKS, "blocks")]
     final_expand_layer: Optional[ConvCfg] = None

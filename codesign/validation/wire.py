@@ -10,16 +10,15 @@ net.config with the workload schemas of :mod:`models.schema`). An answer is
 non-finite or absurd latency never travels."""
 from __future__ import annotations
 
-import math
 import os
 import secrets
 from typing import Annotated, Any, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from models.errors import CodesignError
 from models.inputs import read_text, validate
-from models.schema import MAX_RESOLUTION, IntIn, NetConfigSpec, NetworkSpec
+from models.schema import MAX_RESOLUTION, FloatIn, IntIn, NetConfigSpec, NetworkSpec, SchemaModel, TextIn
 
 HEALTH_PATH = "/health"
 MEASURE_PATH = "/measure"
@@ -48,44 +47,6 @@ MAX_BACKOFF_WAIT_S = 300.0
 
 class AgentError(CodesignError):
     """A bad agent setting (token, bounds, address) or a malformed client request."""
-
-
-def _float_in(lo: float, hi: float, *, lo_open: bool = False):
-    text = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-
-    def check(v):
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"not a number (accepted: {text})")
-        v = float(v)
-        if not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
-            raise ValueError(f"must be a finite number in {text}")
-        return v
-    return Annotated[float, BeforeValidator(check)]
-
-
-def _text(max_chars: int, *, empty: bool = False):
-    def check(v):
-        if not isinstance(v, str):
-            raise ValueError("must be a string")
-        if len(v) > max_chars or (not empty and not v):
-            raise ValueError(f"must be a string of {0 if empty else 1} to {max_chars:,} characters")
-        return v
-    return Annotated[str, BeforeValidator(check)]
-
-
-class _Strict(BaseModel):
-    """Unknown keys are refused, naming the known ones."""
-    model_config = ConfigDict(frozen=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data):
-        if not isinstance(data, dict):
-            raise ValueError(f"must be a JSON object, got {type(data).__name__}")
-        unknown = sorted(k for k in data if k not in cls.model_fields)
-        if unknown:
-            raise ValueError(f"unknown field {unknown[0]!r} (known: {', '.join(cls.model_fields)})")
-        return data
 
 
 # ---- the request -------------------------------------------------------------------------------
@@ -124,12 +85,12 @@ def _onnx_text(v):
     return v
 
 
-class MeasureRequest(_Strict):
+class MeasureRequest(SchemaModel):
     """A ``POST /measure`` body: ``{space, arch}``, ``{net_config[, resolution]}`` or
     ``{network[, onnx]}`` (:data:`REQUEST_FORMS`). The values a later step resolves (the arch
     by its search space, the ONNX model by onnx) are only shape-checked here."""
 
-    space: Optional[_text(MAX_SPACE_CHARS)] = None
+    space: Optional[TextIn(MAX_SPACE_CHARS)] = None
     arch: Annotated[Optional[Union[str, dict[str, Any]]], BeforeValidator(_arch)] = None
     net_config: Annotated[Optional[NetConfigSpec], BeforeValidator(_net_config)] = None
     resolution: Optional[IntIn(1, MAX_RESOLUTION)] = None
@@ -153,13 +114,13 @@ def parse_request(data) -> MeasureRequest:
 
 
 # ---- the answer --------------------------------------------------------------------------------
-class MeasureAnswer(_Strict):
+class MeasureAnswer(SchemaModel):
     """A ``POST /measure`` answer: ``LatencyResult.to_dict()`` with finite, bounded numbers."""
 
-    ms: _float_in(0.0, MAX_LATENCY_MS)
-    spread: _float_in(0.0, MAX_LATENCY_MS)
+    ms: FloatIn(0.0, MAX_LATENCY_MS)
+    spread: FloatIn(0.0, MAX_LATENCY_MS)
     samples: IntIn(1, MAX_SAMPLES)
-    backend: _text(MAX_BACKEND_CHARS)
+    backend: TextIn(MAX_BACKEND_CHARS)
     details: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -169,21 +130,21 @@ def check_answer(data, source: str, *, error: type[CodesignError] = AgentError) 
 
 
 # ---- settings ----------------------------------------------------------------------------------
-class AgentSettings(_Strict):
+class AgentSettings(SchemaModel):
     """The agent's bounds (``codesign agent serve`` options, :func:`make_server` arguments)."""
 
-    host: _text(255)
+    host: TextIn(255)
     port: IntIn(0, 65535)
     max_bytes: IntIn(1, MAX_REQUEST_BYTES)
-    max_seconds: _float_in(0.0, MAX_MEASURE_SECONDS, lo_open=True)
+    max_seconds: FloatIn(0.0, MAX_MEASURE_SECONDS, lo_open=True)
 
 
-class ClientOptions(_Strict):
+class ClientOptions(SchemaModel):
     """The ``remote:`` backend's options."""
 
-    timeout_s: _float_in(0.0, MAX_CLIENT_TIMEOUT_S, lo_open=True) = 300.0
+    timeout_s: FloatIn(0.0, MAX_CLIENT_TIMEOUT_S, lo_open=True) = 300.0
     retries: IntIn(0, MAX_RETRIES) = 3
-    backoff_s: _float_in(0.0, MAX_BACKOFF_S) = 0.5
+    backoff_s: FloatIn(0.0, MAX_BACKOFF_S) = 0.5
 
 
 # ---- the token ---------------------------------------------------------------------------------

@@ -15,3 +15,12 @@ def tiny_workload(tmp_path_factory):
     p = tmp_path_factory.mktemp("wl") / "tiny.json"
     p.write_text(json.dumps(net.to_dict()))
     return str(p)
+
+
+@pytest.fixture(scope="module")
+def two_layer(tmp_path_factory):
+    """A two-layer network file (a strided stem and a classifier): the smallest search."""
+    net = Network("two", [Layer.conv("c1", 3, 8, 8, 3, stride=2), Layer.fc("fc", 8, 10)])
+    p = tmp_path_factory.mktemp("wl") / "two.json"
+    p.write_text(json.dumps(net.to_dict()))
+    return str(p)

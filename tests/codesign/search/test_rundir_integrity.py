@@ -20,16 +20,6 @@ ARGS = ["--budget", "4", "--batch", "2", "--seed", "1", "--workers", "1", "--map
 
 
 @pytest.fixture(scope="module")
-def two_layer(tmp_path_factory):
-    pytest.importorskip("mappings.evaluate", reason="needs the mapping layer")
-    from models import Layer, Network
-    net = Network("two", [Layer.conv("c1", 3, 8, 8, 3, stride=2), Layer.fc("fc", 8, 10)])
-    p = tmp_path_factory.mktemp("wl") / "two.json"
-    p.write_text(json.dumps(net.to_dict()))
-    return str(p)
-
-
-@pytest.fixture(scope="module")
 def whole(two_layer, tmp_path_factory):
     """An uninterrupted run: its directory (journal, config, result)."""
     d = tmp_path_factory.mktemp("whole") / "run"

@@ -1,6 +1,5 @@
 """SIGTERM and SIGKILL of 'codesign search --workers 2': no worker or helper process outlives the
 search, and nothing keeps the caller's stderr pipe open. SIGTERM is handled like Ctrl-C."""
-import json
 import os
 import signal
 import subprocess
@@ -12,16 +11,6 @@ import pytest
 from codesign.search.rundir import RunDir
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="scans /proc")
-
-
-@pytest.fixture(scope="module")
-def two_layer(tmp_path_factory):
-    pytest.importorskip("mappings.evaluate", reason="needs the mapping layer")
-    from models import Layer, Network
-    net = Network("two", [Layer.conv("c1", 3, 8, 8, 3, stride=2), Layer.fc("fc", 8, 10)])
-    p = tmp_path_factory.mktemp("wl") / "two.json"
-    p.write_text(json.dumps(net.to_dict()))
-    return str(p)
 
 
 def _group(pgid: int) -> list[str]:
