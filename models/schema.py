@@ -188,17 +188,9 @@ class DimsSpec(SchemaModel):
     S: Dim = 1
 
 
-class LayerArgs(SchemaModel):
+class LayerArgs(DimsSpec):
     """The fields of ``--layer "K=64,C=3,...,stride=2"`` (dimensions default to 1)."""
 
-    G: Dim = 1
-    N: Dim = 1
-    K: Dim = 1
-    C: Dim = 1
-    P: Dim = 1
-    Q: Dim = 1
-    R: Dim = 1
-    S: Dim = 1
     stride: IntIn(1, MAX_STRIDE) = 1
     dilation: IntIn(1, MAX_DILATION) = 1
     padding: IntIn(0, MAX_PADDING) = 0

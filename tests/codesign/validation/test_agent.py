@@ -60,23 +60,6 @@ def tiny_net(k=8, name="tiny"):
     return Network(name, (Layer(name="conv", K=k, C=3, P=4, Q=4, R=3, S=3),), resolution=4)
 
 
-@pytest.fixture
-def agent():
-    """Start agents in threads on ephemeral loopback ports; shut them all down afterwards."""
-    servers = []
-
-    def start(backend, **kw):
-        srv = make_server(backend, "127.0.0.1", 0, TOKEN, quiet=True, **kw)
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(srv)
-        return srv
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
-
-
 def raw(srv, method, path, body=None, token=TOKEN, length=None):
     """One request by hand: (status, decoded JSON answer)."""
     host, port = srv.server_address[:2]

@@ -54,22 +54,6 @@ def net(k=8, **dims):
     return Network("n", (Layer(name="conv", K=k, C=3, P=4, Q=4, R=3, S=3, **dims),), resolution=4)
 
 
-@pytest.fixture
-def agent():
-    servers = []
-
-    def start(backend, **kw):
-        srv = make_server(backend, "127.0.0.1", 0, TOKEN, quiet=True, **kw)
-        threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(srv)
-        return srv
-
-    yield start
-    for srv in servers:
-        srv.shutdown()
-        srv.server_close()
-
-
 def post(srv, body, timeout=10):
     """POST /measure with ``body`` (bytes, or JSON-encoded): (status, JSON answer)."""
     import http.client
