@@ -84,8 +84,9 @@ class _Search:
     Candidates are ranked by the objective, ties broken by EDP, then by first seen.
     """
 
-    def __init__(self, space: MappingSpace, objective: str):
+    def __init__(self, space: MappingSpace, objective: str, observe=None):
         self.space = space
+        self.observe = observe
         self.layer = space.layer
         self.hw = hw_arrays(space.acc)
         self.col = COL[OBJECTIVES[objective]]
@@ -99,6 +100,8 @@ class _Search:
             return np.empty(0), np.empty(0)
         out = evaluate_batch(self.layer, self.hw, T, S, O)
         self.evaluated += len(T)
+        if self.observe is not None:
+            self.observe(out, T, S, O)
         valid = out[:, COL["reason"]] == 0
         obj = np.where(valid, out[:, self.col], np.inf)
         edp = np.where(valid, out[:, COL["edp"]], np.inf)
@@ -394,11 +397,13 @@ _RUNNERS = {"exhaustive": _exhaustive, "random": _random, "heuristic": _heuristi
 
 
 def optimize(layer: Layer, acc: Accelerator, optimizer: str = "auto", objective: str = "edp",
-             seed: int = 0, budget: int | None = None) -> MapResult:
+             seed: int = 0, budget: int | None = None, observe=None) -> MapResult:
     """Best mapping of ``layer`` on ``acc`` for ``objective`` (``edp``, ``energy``, ``latency``).
 
     ``budget``: for ``random`` and ``evolution`` the mappings to evaluate, for ``auto`` the
     random samples added to the seeds, for ``exhaustive`` the most mappings it may enumerate.
+    ``observe(out, T, S, O)``, when given, sees every batch the search evaluates (the kernel's
+    output rows, ``accelerators.kernel.COL``, and the mapping arrays).
     Raises ``MappingError`` naming the layer and the memory level when nothing fits.
     """
     check_optimizer(optimizer)
@@ -406,7 +411,7 @@ def optimize(layer: Layer, acc: Accelerator, optimizer: str = "auto", objective:
     t0 = time.perf_counter()
     space = MappingSpace(layer, load_accelerator(acc))
     space.require_fit()
-    search = _Search(space, objective)
+    search = _Search(space, objective, observe)
     rng = np.random.default_rng(seed)
     _RUNNERS[optimizer](search, rng, DEFAULT_BUDGET[optimizer] if budget is None else int(budget))
     return search.result(optimizer, objective, t0)

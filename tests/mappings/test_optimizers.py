@@ -145,3 +145,21 @@ def test_no_valid_mapping_is_one_mapping_error_for_every_optimizer(optimizer):
     with pytest.raises(MappingError, match="no valid mapping found"):
         optimize(TINY_LAYER, accelerator_from_dict(d), optimizer=optimizer,
                  budget=None if optimizer == "exhaustive" else 200)
+
+
+def test_observe_sees_every_evaluated_batch():
+    from accelerators.kernel import COL
+    from mappings.optimizers import optimize
+    from models import Layer
+    seen = {"rows": 0, "best": float("inf")}
+
+    def observe(out, T, S, O):
+        assert len(out) == len(T) == len(S) == len(O)
+        seen["rows"] += len(T)
+        ok = out[:, COL["reason"]] == 0
+        if ok.any():
+            seen["best"] = min(seen["best"], float(out[ok, COL["edp"]].min()))
+
+    res = optimize(Layer(K=16, C=8, P=7, Q=7, R=3, S=3), "eyeriss", optimizer="random", budget=500, observe=observe)
+    assert seen["rows"] == res.evaluated
+    assert seen["best"] == pytest.approx(res.cost.edp, rel=1e-9)
