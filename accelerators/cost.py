@@ -397,6 +397,13 @@ def buffer_need_bytes(acc: Accelerator, level: str, tiles: dict, fills: dict) ->
     return out
 
 
+def glb_tiles(layer: Layer, acc: Accelerator, temporal, spatial, order) -> tuple[dict, dict]:
+    """``(tiles, fills)`` per data space at the global buffer under a mapping: the capacity a
+    mapping takes there is ``buffer_need_bytes(acc, "glb", tiles, fills)``."""
+    T = _tiles(layer, acc, temporal, spatial, order)
+    return T.cap1, T.f1
+
+
 def _capacity_reason(acc: Accelerator, T: _Tiles) -> int:
     for lvl, tiles, fills, code in (("rf", T.cap0, T.f0, 5), ("glb", T.cap1, T.f1, 6)):
         m = acc.level(lvl)
@@ -409,8 +416,16 @@ def _capacity_reason(acc: Accelerator, T: _Tiles) -> int:
     return 0
 
 
-def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -> Cost:
-    """Cost of ``layer`` on ``acc`` under the mapping arrays (see module docstring)."""
+def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order, onchip=()) -> Cost:
+    """Cost of ``layer`` on ``acc`` under the mapping arrays (see module docstring).
+
+    ``onchip``: data spaces that live in the global buffer for this layer instead of DRAM (a
+    fused stack's intermediate activations, or weights kept on chip): they have no DRAM
+    traffic, no start-up or tail, and no global-buffer fills or drains on the DRAM side; the
+    caller accounts for the space they take (``accelerators.schedule``)."""
+    bad = [x for x in onchip if x not in DATA_SPACES or not acc.glb.holds(x)]
+    if bad:
+        raise ValueError(f"on-chip data spaces {bad}: each must be one of W, I, O that the global buffer holds")
     reason = _structure_reason(layer, acc, temporal, spatial, order)
     T = None if reason else _tiles(layer, acc, temporal, spatial, order)
     reason = reason or _capacity_reason(acc, T)
@@ -436,6 +451,9 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
             noc_words[x] += f0 * t0 * pes
             if in_glb:
                 glb["reads"] += f0 * foot
+            if x in onchip:
+                continue
+            if in_glb:
                 glb["writes"] += f1 * t1
             dram["reads"] += f1 * t1
         else:
@@ -444,13 +462,18 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
                 rf["writes"] += macs + (f0 - d0) * t0 * pes    # MAC updates + partial-sum refills
             noc_words[x] += (2 * f0 - d0) * t0 * pes
             if in_glb:
-                glb["writes"] += f0 * foot + (f1 - d1) * t1
-                glb["reads"] += (f0 - d0) * foot + f1 * t1
+                glb["writes"] += f0 * foot
+                glb["reads"] += (f0 - d0) * foot
+            if x in onchip:
+                continue
+            if in_glb:
+                glb["writes"] += (f1 - d1) * t1
+                glb["reads"] += f1 * t1
             dram["writes"] += f1 * t1
             dram["reads"] += (f1 - d1) * t1
     # of the output words written to DRAM, the last visit of each tile writes final outputs:
     # they leave at the activation width (word_bits I); spilled partial sums at word_bits O
-    final_out = T.d1["O"] * T.t1["O"]
+    final_out = 0 if "O" in onchip else T.d1["O"] * T.t1["O"]
 
     e = access_energies(acc)
     by_space = {}
@@ -487,8 +510,8 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order) -
     # start-up (the first DRAM-side tiles of weights and inputs) and tail (the last tile of
     # final outputs) are not overlapped with compute; the rest of the DRAM traffic is
     wd, dram_bw = transfer_weights(acc, "dram")
-    first_in = T.first["W"] * wd["W"] + T.first["I"] * wd["I"]
-    last_out = T.first["O"] * wd["I"]
+    first_in = sum(T.first[x] * wd[x] for x in ("W", "I") if x not in onchip)
+    last_out = 0 if "O" in onchip else T.first["O"] * wd["I"]
     startup, tail = math.ceil(first_in / dram_bw), math.ceil(last_out / dram_bw)
     terms = {}
     wr_, rf_bw = transfer_weights(acc, "rf")

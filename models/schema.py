@@ -33,6 +33,8 @@ MAX_AUX_ELEMS = 2 ** 53         # elements read or written by one non-MAC operat
 # ---- a network ----
 MAX_LAYERS = 100_000            # MAC layers of one network
 MAX_AUX_OPS = 100_000           # non-MAC operators of one network
+MAX_NODE_INPUTS = 1024          # nodes one layer or operator reads (graph edges)
+NETWORK_INPUT = "input"         # the graph's name for the network's input
 MAX_RESOLUTION = 4096            # input image side in pixels (ImageNet models run at 128-600)
 MAX_SEED = 2 ** 32 - 1           # any seed (numpy's RandomState range); here as the lowest shared place
 
@@ -204,6 +206,19 @@ class LayerArgs(DimsSpec):
         return self
 
 
+def _bounded_list(max_len: int, what: str):
+    def check(v):
+        if not isinstance(v, list):
+            raise ValueError(f"must be a list of {what}")
+        if len(v) > max_len:
+            raise ValueError(f"has {len(v):,} {what}, more than the {max_len:,} accepted")
+        return v
+    return BeforeValidator(check)
+
+
+Inputs = Optional[Annotated[list[Name], _bounded_list(MAX_NODE_INPUTS, "inputs")]]
+
+
 class LayerSpec(SchemaModel):
     """One layer of a workload JSON: ``dims`` nested (as written by ``to_dict``) or flat."""
 
@@ -216,6 +231,7 @@ class LayerSpec(SchemaModel):
     bias: StrictBool = False
     macs: Optional[IntIn(1, MAX_LAYER_MACS)] = None      # derived; checked against the dims if given
     params: Optional[IntIn(0, 2 * MAX_TENSOR_ELEMS)] = None
+    inputs: Inputs = None  # graph edges: the nodes this layer reads
 
     @model_validator(mode="before")
     @classmethod
@@ -252,22 +268,13 @@ class AuxSpec(SchemaModel):
     kind: TextIn(64)
     in_elems: IntIn(0, MAX_AUX_ELEMS)
     out_elems: IntIn(0, MAX_AUX_ELEMS)
+    inputs: Inputs = None
 
 
 class _Totals(SchemaModel):
     macs: Optional[IntIn(0, MAX_LAYERS * MAX_LAYER_MACS)] = None
     params: Optional[IntIn(0, MAX_LAYERS * 2 * MAX_TENSOR_ELEMS)] = None
     layers: Optional[IntIn(0, MAX_LAYERS)] = None
-
-
-def _bounded_list(max_len: int, what: str):
-    def check(v):
-        if not isinstance(v, list):
-            raise ValueError(f"must be a list of {what}")
-        if len(v) > max_len:
-            raise ValueError(f"has {len(v):,} {what}, more than the {max_len:,} accepted")
-        return v
-    return BeforeValidator(check)
 
 
 class NetworkSpec(SchemaModel):
@@ -425,3 +432,32 @@ def check_resolution(r: Any, what: str = "resolution") -> int:
     if problem:
         raise WorkloadError(f"{what}: {problem} (got {r!r})")
     return int(r)
+
+
+# ---- a schedule (fused stacks) ----------------------------------------------------------------
+MAX_TILE = MAX_DIM  # rows or columns of a stack's output tile
+
+
+class StackSpec(SchemaModel):
+    """One fused stack: its first and last layer names, the tile (rows, cols) of its last layer's
+    output (``null``: the whole map) and how overlapping tiles are handled."""
+
+    layers: Annotated[list[Name], _bounded_list(2, "layer names (first and last)")]
+    tile: Optional[Annotated[list[IntIn(1, MAX_TILE)], _bounded_list(2, "numbers (rows, cols)")]] = None
+    overlap: Literal["recompute", "cache"] = "recompute"
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if not self.layers:
+            raise ValueError("give the stack's first and last layer names (one name for a stack of one)")
+        if self.tile is not None and len(self.tile) != 2:
+            raise ValueError("a tile is two numbers: rows and cols")
+        return self
+
+
+class ScheduleSpec(SchemaModel):
+    """A schedule file (``Schedule.to_dict`` output): stacks in layer order."""
+
+    schedule: Optional[Name] = None
+    network: Optional[Name] = None
+    stacks: Annotated[list[StackSpec], _bounded_list(MAX_LAYERS, "stacks")]

@@ -106,6 +106,20 @@ def _tiny_network() -> dict:
     return net.to_dict()
 
 
+def _chain_network() -> dict:
+    """A fusable three-layer chain with graph edges (``{s}/chain.json``) and a valid fused
+    schedule of it (the seed the schedule-file cases mutate)."""
+    from models.zoo._builder import NetBuilder
+    b = NetBuilder("chain", 3, 16)
+    b.conv("c1", 8, 3, stride=2).dwconv("dw", 3).conv("pw", 16, 1)
+    return b.build(16).to_dict()
+
+
+CHAIN_SCHEDULE = {"schedule": "fused", "network": "chain",
+                  "stacks": [{"layers": ["c1", "dw"], "tile": [2, 8], "overlap": "cache"},
+                             {"layers": ["pw"], "tile": None, "overlap": "recompute"}]}
+
+
 def _onnx_model():
     import numpy as np
     import onnx
@@ -157,6 +171,7 @@ def prepare_seeds(directory, *, timeout: float = 180.0, run_dir: bool = True, lo
     boards = {p.stem: p.read_text(encoding="utf-8") for p in sorted((acc_dir / "fpga" / "boards").glob("*.yaml"))}
     workload = _tiny_network()
     (d / "tiny.json").write_text(json.dumps(workload, indent=1))
+    (d / "chain.json").write_text(json.dumps(_chain_network(), indent=1))
     try:
         model = _onnx_model()
     except Exception as e:  # noqa: BLE001 - onnx is a dependency, but a broken install only skips a format
@@ -486,6 +501,21 @@ def gen_workload(rng, seeds: Seeds) -> Case:
                        ["evaluate", "--accelerator", "eyeriss", "--workload", f, "--optimizer", "heuristic", "--json"],
                        ["latency", "--backend", "analytical:eyeriss", "--workload", f, "--json"]])
     return Case("workload-json", f"tiny.json: {desc}", argv, expect, {"net.json": data})
+
+
+SCHEDULE_SPEC = Spec(
+    positive=frozenset({"tile"}),
+    enums=frozenset({"overlap"}),
+    unchecked=frozenset({"schedule", "network"}),
+    required=frozenset({"stacks", "layers"}),
+)
+
+
+def gen_schedule(rng, seeds: Seeds) -> Case:
+    desc, data, expect = mutate_tree(rng, CHAIN_SCHEDULE, "yaml", SCHEDULE_SPEC)
+    argv = ["evaluate", "--accelerator", "eyeriss", "--workload", "{s}/chain.json", "--optimizer", "heuristic",
+            "--schedule", _file("sched.yaml"), "--json"]
+    return Case("schedule-yaml", f"chain schedule: {desc}", argv, expect, {"sched.yaml": data})
 
 
 def gen_netconfig(rng, seeds: Seeds) -> Case:
@@ -1182,6 +1212,7 @@ GENERATORS = {
     "accelerator-yaml": (gen_accelerator, 6, None),
     "board-yaml": (gen_board, 2, None),
     "workload-json": (gen_workload, 4, None),
+    "schedule-yaml": (gen_schedule, 2, None),
     "onnx": (gen_onnx, 3, "onnx"),
     "net-config": (gen_netconfig, 3, "net_configs"),
     "arch-json": (gen_arch, 2, "archs"),

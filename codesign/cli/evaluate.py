@@ -65,6 +65,8 @@ def _run(args) -> int:
     cache_dir = writable_dir(args.cache_dir, "--cache-dir") if args.cache_dir is not None else None
     net = load_network(args.workload, args.resolution)
     cache = MappingCache(cache_dir) if cache_dir is not None else default_cache()
+    if args.schedule != "layer":
+        return _run_schedule(args, net, cache)
     nc = evaluate_network(net, args.accelerator, optimizer=args.optimizer, objective=args.objective,
                           cache=cache, seed=args.seed, budget=args.budget, progress=not args.json,
                           aux=args.aux)
@@ -72,6 +74,30 @@ def _run(args) -> int:
         emit_json(nc.to_dict())
     else:
         print(_text(nc))
+    return 0
+
+
+def _run_schedule(args, net, cache) -> int:
+    """``--schedule fused|FILE``: the network's cost under a fused schedule, per stack."""
+    from codesign.search.schedule import search_schedule
+    from mappings.schedule import StackMapper, evaluate_schedule
+
+    from .schedule import load_schedule, schedule_text
+
+    sm = StackMapper(net, args.accelerator, optimizer=args.optimizer, objective=args.objective, cache=cache,
+                     seed=args.seed, budget=args.budget)
+    if args.schedule == "fused":
+        objective = args.objective if args.objective in ("edp", "energy", "latency") else "edp"
+        sc = search_schedule(net, sm.acc, objective=objective, mapper=sm)
+        if args.aux:
+            sc = evaluate_schedule(net, sm.acc, sc.schedule, mapper=sm, aux=True)
+    else:
+        sc = evaluate_schedule(net, sm.acc, load_schedule(args.schedule, net), mapper=sm, aux=args.aux)
+    base = evaluate_schedule(net, sm.acc, mapper=sm, aux=args.aux)
+    if args.json:
+        emit_json({**sc.to_dict(), "layer_by_layer": base.to_dict()["total"]})
+    else:
+        print(schedule_text(sc, base))
     return 0
 
 
@@ -88,5 +114,8 @@ def register(sub) -> None:
                    help="keep mapping results on disk in DIR (default: $CODESIGN_MAPPING_CACHE, else memory only)")
     p.add_argument("--aux", action="store_true",
                    help="also cost pooling / element-wise operators (unfused passes over DRAM)")
+    p.add_argument("--schedule", default="layer", metavar="layer|fused|FILE",
+                   help="layer-by-layer (default), a searched fused schedule, or a schedule file "
+                        "(codesign schedule --out)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)

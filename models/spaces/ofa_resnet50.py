@@ -176,8 +176,9 @@ class OfaResNet50Space(SearchSpace):
         b = NetBuilder(self.name, 3, a["r"])
         b.conv("input_stem.0", stem_mid, 3, stride=2)
         if a["d"][0] > 0:
+            entry = b.state()
             b.conv("input_stem.1", stem_mid, 3)
-            b.add("input_stem.1.add")
+            b.add("input_stem.1.add", entry)
         b.conv("input_stem.2", stem_out, 3)
         b.pool("max_pooling", 3, stride=2, padding=1)
         idx = 0
@@ -199,10 +200,10 @@ class OfaResNet50Space(SearchSpace):
                 b.conv(f"{p}.conv1", mid, 1)
                 b.conv(f"{p}.conv2", mid, 3, stride=stride)
                 b.conv(f"{p}.conv3", out, 1)
-                if b.state() != shortcut_state:
-                    raise WorkloadError(f"{self.name}: block {idx} shortcut shape {shortcut_state} "
-                                        f"!= {b.state()} at resolution {a['r']}")
-                b.add(f"{p}.add")
+                if b.state()[:3] != shortcut_state[:3]:
+                    raise WorkloadError(f"{self.name}: block {idx} shortcut shape {shortcut_state[:3]} "
+                                        f"!= {b.state()[:3]} at resolution {a['r']}")
+                b.add(f"{p}.add", shortcut_state)
                 idx += 1
         b.adaptive_pool("global_avg_pool", 1)
         b.fc("classifier", self.num_classes)

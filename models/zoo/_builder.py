@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..errors import WorkloadError
 from ..layer import Layer
-from ..network import AuxOp, Network
+from ..network import NETWORK_INPUT, AuxOp, Network
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
@@ -21,27 +21,38 @@ def pool_out(size: int, kernel: int, stride: int, padding: int = 0, ceil_mode: b
 
 
 class NetBuilder:
-    """Appends layers while tracking the activation shape ``(channels, rows, cols)``."""
+    """Appends layers while tracking the activation ``(channels, rows, cols)`` and the node
+    that produced it (``src``; ``"input"`` at first), so that every layer and operator records
+    the nodes it reads (the network's graph edges)."""
 
     def __init__(self, name: str, channels: int, hw: int | tuple[int, int], batch: int = 1):
         self.name = name
         self.batch = batch
         self.c = channels
         self.h, self.w = (hw, hw) if isinstance(hw, int) else hw
+        self.src = NETWORK_INPUT
         self.layers: list[Layer] = []
         self.aux: list[AuxOp] = []
+        self.inputs: dict[str, tuple[str, ...]] = {}
 
     # ---- state ----------------------------------------------------------------------------
     @property
     def elems(self) -> int:
         return self.batch * self.c * self.h * self.w
 
-    def state(self) -> tuple[int, int, int]:
-        return self.c, self.h, self.w
+    def state(self) -> tuple[int, int, int, str]:
+        """``(channels, rows, cols, producer)`` of the current activation."""
+        return self.c, self.h, self.w, self.src
 
-    def restore(self, state: tuple[int, int, int]) -> "NetBuilder":
-        self.c, self.h, self.w = state
+    def restore(self, state: tuple[int, int, int, str]) -> "NetBuilder":
+        self.c, self.h, self.w, self.src = state
         return self
+
+    def _reads(self, name: str, inputs: tuple[str, ...] | None = None) -> None:
+        """Record that node ``name`` reads ``inputs`` (the current activation by default) and
+        produces the new current activation."""
+        self.inputs[name] = tuple(inputs) if inputs is not None else (self.src,)
+        self.src = name
 
     def _check(self, name: str, h: int, w: int) -> None:
         if h <= 0 or w <= 0:
@@ -57,6 +68,7 @@ class NetBuilder:
         self._check(name, p, q)
         self.layers.append(Layer.conv(name, self.c, out_ch, (p, q), kernel, stride=stride, groups=groups,
                                       batch=self.batch, dilation=dilation, padding=padding, bias=bias))
+        self._reads(name)
         self.c, self.h, self.w = out_ch, p, q
         return self
 
@@ -66,17 +78,23 @@ class NetBuilder:
     def fc(self, name: str, out_features: int, bias: bool = True) -> "NetBuilder":
         """A fully-connected layer on the flattened current activation."""
         self.layers.append(Layer.fc(name, self.c * self.h * self.w, out_features, batch=self.batch, bias=bias))
+        self._reads(name)
         self.c, self.h, self.w = out_features, 1, 1
         return self
 
-    def layer(self, layer: Layer) -> "NetBuilder":
-        """Append a layer built by hand (matmuls, sequence layers); the tracked shape is unchanged."""
+    def layer(self, layer: Layer, inputs: tuple[str, ...] | None = None) -> "NetBuilder":
+        """Append a layer built by hand (matmuls, sequence layers) reading ``inputs`` (default: the
+        current activation); the tracked shape is unchanged."""
         self.layers.append(layer)
+        self._reads(layer.name, inputs)
         return self
 
     # ---- non-MAC operators ----------------------------------------------------------------
-    def op(self, name: str, kind: str, in_elems: int, out_elems: int) -> "NetBuilder":
+    def op(self, name: str, kind: str, in_elems: int, out_elems: int,
+           inputs: tuple[str, ...] | None = None) -> "NetBuilder":
+        """A non-MAC operator reading ``inputs`` (default: the current activation)."""
         self.aux.append(AuxOp(name, kind, in_elems, out_elems))
+        self._reads(name, inputs)
         return self
 
     def pool(self, name: str, kernel: int, stride: int | None = None, padding: int = 0,
@@ -93,9 +111,10 @@ class NetBuilder:
         self.h = self.w = out_hw
         return self.op(name, "pool", before, self.elems)
 
-    def add(self, name: str) -> "NetBuilder":
-        """Element-wise sum of two tensors of the current shape (a residual connection)."""
-        return self.op(name, "add", 2 * self.elems, self.elems)
+    def add(self, name: str, skip: tuple) -> "NetBuilder":
+        """Element-wise sum of the current activation and the one of ``skip`` (a ``state()``
+        of the same shape): a residual connection."""
+        return self.op(name, "add", 2 * self.elems, self.elems, inputs=(self.src, skip[3]))
 
     def se(self, prefix: str, squeeze_ch: int) -> "NetBuilder":
         """Squeeze-and-excitation: global pool, FC down, FC up, channel-wise scale."""
@@ -103,13 +122,15 @@ class NetBuilder:
         self.adaptive_pool(f"{prefix}.avgpool", 1)
         self.fc(f"{prefix}.fc1", squeeze_ch)
         self.fc(f"{prefix}.fc2", state[0])
+        gate = self.src
         self.restore(state)
-        return self.op(f"{prefix}.scale", "mul", full + self.batch * self.c, full)
+        return self.op(f"{prefix}.scale", "mul", full + self.batch * self.c, full, inputs=(self.src, gate))
 
     # ---- result ---------------------------------------------------------------------------
     def build(self, resolution: int | None, **meta) -> Network:
         meta.setdefault("batch", self.batch)
-        return Network(self.name, tuple(self.layers), tuple(self.aux), resolution=resolution, meta=meta)
+        return Network(self.name, tuple(self.layers), tuple(self.aux), resolution=resolution, meta=meta,
+                       inputs=dict(self.inputs))
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:

@@ -61,7 +61,8 @@ def squeezenet1_1(resolution: int = 224, batch: int = 1, num_classes: int = 1000
         b.conv(f"features.{idx}.expand1x1", expand, 1, bias=True)
         b.restore(mid).conv(f"features.{idx}.expand3x3", expand, 3, bias=True)
         b.c = 2 * expand
-        b.op(f"features.{idx}.concat", "concat", b.elems, b.elems)
+        b.op(f"features.{idx}.concat", "concat", b.elems, b.elems,
+             inputs=(f"features.{idx}.expand1x1", f"features.{idx}.expand3x3"))
     b.conv("classifier.1", num_classes, 1, bias=True)
     b.adaptive_pool("avgpool", 1)
     return b.build(resolution, source="SqueezeNet v1.1 (forresti/SqueezeNet)")

@@ -28,7 +28,7 @@ def mobilenet_v2(resolution: int = 224, batch: int = 1) -> Network:
             b.dwconv(f"{p}.{sub}.0", 3, stride=stride)
             b.conv(f"{p}.{sub + 1}", c, 1)
             if stride == 1 and entry[0] == c:
-                b.add(f"features.{idx}.add")
+                b.add(f"features.{idx}.add", entry)
             idx += 1
     b.conv(f"features.{idx}.0", 1280, 1)
     b.adaptive_pool("avgpool", 1)
@@ -60,7 +60,7 @@ def mobilenet_v3_large(resolution: int = 224, batch: int = 1) -> Network:
             b.se(f"{p}.{sub}", make_divisible(exp / 4, 8))
         b.conv(f"{p}.{sub + 1}.0", out, 1)
         if stride == 1 and entry[0] == out:
-            b.add(f"features.{idx}.add")
+            b.add(f"features.{idx}.add", entry)
     b.conv(f"features.{len(_MBV3_LARGE) + 1}.0", 960, 1)
     b.adaptive_pool("avgpool", 1)
     b.fc("classifier.0", 1280)
@@ -87,7 +87,7 @@ def mnasnet1_0(resolution: int = 224, batch: int = 1) -> Network:
             b.dwconv(f"{p}.layers.3", k, stride=stride)
             b.conv(f"{p}.layers.6", out, 1)
             if stride == 1 and entry[0] == out:
-                b.add(f"{p}.add")
+                b.add(f"{p}.add", entry)
     b.conv("layers.14", 1280, 1)
     b.adaptive_pool("avgpool", 1)
     b.fc("classifier.1", 1000)

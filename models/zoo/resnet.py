@@ -8,15 +8,21 @@ from ._builder import NetBuilder
 _WIDTHS = (64, 128, 256, 512)
 
 
+def _shortcut(b: NetBuilder, prefix: str, entry: tuple, width: int, stride: int) -> tuple:
+    """The block's skip input: its entry, or a strided 1x1 projection of it when the shape changes."""
+    if stride == 1 and entry[0] == width:
+        return entry
+    out = b.state()
+    skip = b.restore(entry).conv(f"{prefix}.downsample.0", width, 1, stride=stride).state()
+    b.restore(out)
+    return skip
+
+
 def _basic(b: NetBuilder, prefix: str, width: int, stride: int) -> None:
     entry = b.state()
     b.conv(f"{prefix}.conv1", width, 3, stride=stride)
     b.conv(f"{prefix}.conv2", width, 3)
-    if stride != 1 or entry[0] != width:
-        out = b.state()
-        b.restore(entry).conv(f"{prefix}.downsample.0", width, 1, stride=stride)
-        b.restore(out)
-    b.add(f"{prefix}.add")
+    b.add(f"{prefix}.add", _shortcut(b, prefix, entry, width, stride))
 
 
 def _bottleneck(b: NetBuilder, prefix: str, width: int, stride: int) -> None:
@@ -24,11 +30,7 @@ def _bottleneck(b: NetBuilder, prefix: str, width: int, stride: int) -> None:
     b.conv(f"{prefix}.conv1", width, 1)
     b.conv(f"{prefix}.conv2", width, 3, stride=stride)
     b.conv(f"{prefix}.conv3", 4 * width, 1)
-    if stride != 1 or entry[0] != 4 * width:
-        out = b.state()
-        b.restore(entry).conv(f"{prefix}.downsample.0", 4 * width, 1, stride=stride)
-        b.restore(out)
-    b.add(f"{prefix}.add")
+    b.add(f"{prefix}.add", _shortcut(b, prefix, entry, 4 * width, stride))
 
 
 def _resnet(name: str, block, depths: tuple[int, ...], resolution: int, batch: int) -> Network:

@@ -43,7 +43,7 @@ def unet(resolution: int = DEFAULT_RESOLUTION, batch: int = 1, in_channels: int 
         b.c, b.h, b.w = width, 2 * b.h, 2 * b.w
         skip_c = skips[i - 1][0]
         crop = b.batch * skip_c * b.h * b.w
-        b.op(f"up{i}.concat", "concat", crop + b.elems, crop + b.elems)
+        b.op(f"up{i}.concat", "concat", crop + b.elems, crop + b.elems, inputs=(b.src, skips[i - 1][3]))
         b.c += skip_c
         double_conv(f"up{i}", width)
     b.conv("head", num_classes, 1, bias=True)

@@ -1,0 +1,71 @@
+"""Schedule search: the DP's choice against every cover of a small network."""
+import itertools
+
+import pytest
+
+from codesign.search.schedule import _options, candidate_tiles, search_schedule
+from mappings.cache import MappingCache
+from mappings.schedule import StackMapper, evaluate_schedule
+from models.errors import WorkloadError
+from models.zoo._builder import NetBuilder
+
+
+@pytest.fixture(scope="module")
+def block():
+    b = NetBuilder("blk", 8, 16)
+    entry = b.state()
+    b.conv("pw1", 24, 1).dwconv("dw", 3).conv("pw2", 8, 1).add("add", entry)
+    return b.build(16)
+
+
+@pytest.fixture(scope="module")
+def mapper(block):
+    return StackMapper(block, "eyeriss", optimizer="heuristic", cache=MappingCache())
+
+
+def test_candidate_tiles():
+    assert candidate_tiles(8, 8) == [None, (1, 8), (1, 1), (2, 8), (2, 2), (4, 8), (4, 4)]
+    assert candidate_tiles(1, 1) == [None]
+
+
+def _covers(n):
+    """Every way to cut 0..n-1 into consecutive stacks."""
+    for cuts in itertools.product((False, True), repeat=n - 1):
+        out, start = [], 0
+        for i, c in enumerate(cuts, start=1):
+            if c:
+                out.append((start, i - 1))
+                start = i
+        out.append((start, n - 1))
+        yield out
+
+
+@pytest.mark.parametrize("objective", ["energy", "latency", "edp"])
+def test_dp_finds_the_exhaustive_optimum(block, mapper, objective):
+    opts = _options(mapper, 3, ("recompute", "cache"))
+    best = None
+    for cover in _covers(len(block.layers)):
+        if any(c not in opts for c in cover):
+            continue
+        for choice in itertools.product(*(opts[c] for c in cover)):
+            e = sum(o.energy for o in choice)
+            d = sum(o.cycles for o in choice)
+            v = {"energy": e, "latency": d, "edp": e * d}[objective]
+            best = v if best is None else min(best, v)
+    got = search_schedule(block, mapper.acc, objective=objective, max_layers=3, mapper=mapper)
+    v = {"energy": got.energy_pj, "latency": got.cycles, "edp": got.edp}[objective]
+    assert v == pytest.approx(best, rel=1e-12)
+
+
+def test_search_is_never_worse_than_layer_by_layer(block, mapper):
+    lbl = evaluate_schedule(block, mapper.acc, mapper=mapper)
+    got = search_schedule(block, mapper.acc, max_layers=3, mapper=mapper)
+    assert got.edp <= lbl.edp
+    assert got.dram_words["activations"] < lbl.dram_words["activations"]
+
+
+def test_bad_search_settings(block, mapper):
+    with pytest.raises(WorkloadError, match="unknown schedule objective"):
+        search_schedule(block, mapper.acc, objective="area", mapper=mapper)
+    with pytest.raises(WorkloadError, match="max layers"):
+        search_schedule(block, mapper.acc, max_layers=0, mapper=mapper)

@@ -1,0 +1,76 @@
+"""``codesign schedule`` and ``codesign evaluate --schedule`` end to end (in process)."""
+import json
+
+import pytest
+
+from codesign.cli import main
+
+WL = ["--accelerator", "eyeriss", "--workload", "mobilenet_v2", "--resolution", "32"]
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    p = tmp_path_factory.mktemp("sched") / "s.yaml"
+    rc = main(["schedule", *WL, "--max-layers", "3", "--optimizer", "heuristic", "--out", str(p), "--json"])
+    assert rc == 0
+    return p
+
+
+def test_schedule_prints_stacks_and_the_gain(capsys, saved):
+    rc, out, _ = run(capsys, "schedule", *WL, "--max-layers", "3", "--optimizer", "heuristic")
+    assert rc == 0
+    assert "vs layer-by-layer: EDP" in out and "DRAM traffic" in out and "peak global buffer" in out
+    assert "features.0.0 .. " in out  # at least the first stack is fused
+
+
+def test_evaluate_replays_a_saved_schedule(capsys, saved):
+    rc, out, _ = run(capsys, "schedule", *WL, "--max-layers", "3", "--optimizer", "heuristic", "--json")
+    searched = json.loads(out)
+    rc, out, _ = run(capsys, "evaluate", *WL, "--optimizer", "heuristic", "--schedule", str(saved), "--json")
+    assert rc == 0
+    replay = json.loads(out)
+    assert replay["total"]["cycles"] == searched["total"]["cycles"]
+    assert replay["total"]["energy_pj"] == pytest.approx(searched["total"]["energy_pj"], rel=1e-12)
+    assert replay["total"]["edp"] <= replay["layer_by_layer"]["edp"]
+    assert [s["layers"] for s in replay["stacks"]] == [s["layers"] for s in searched["stacks"]]
+
+
+def test_evaluate_layer_schedule_is_the_default_output(capsys):
+    rc, a, _ = run(capsys, "evaluate", *WL, "--optimizer", "heuristic", "--json")
+    rc2, b, _ = run(capsys, "evaluate", *WL, "--optimizer", "heuristic", "--schedule", "layer", "--json")
+    assert rc == rc2 == 0
+    assert json.loads(a)["total"] == json.loads(b)["total"]
+
+
+@pytest.mark.parametrize("text, match", [
+    ("stacks: 3\n", "stacks"),
+    ("stacks:\n- layers: [features.0.0, nope]\n", "no layer 'nope'"),
+    ("stacks:\n- layers: [features.1.conv.0.0]\n", "expected a stack starting at"),
+    ("stacks:\n- {layers: [features.0.0], tile: [2]}\n", "tile"),
+    ("stacks:\n- {layers: [features.0.0], overlap: sometimes}\n", "overlap"),
+])
+def test_bad_schedule_files_are_one_line(capsys, tmp_path, text, match):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    rc, out, err = run(capsys, "evaluate", *WL, "--optimizer", "heuristic", "--schedule", str(p))
+    assert rc != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1 and match in err and "Traceback" not in err
+
+
+def test_missing_schedule_file(capsys):
+    rc, _, err = run(capsys, "evaluate", *WL, "--schedule", "nowhere.yaml")
+    assert rc != 0 and "expected layer, fused or a schedule file" in err
+
+
+def test_workload_without_edges_cannot_fuse(capsys, tmp_path):
+    from models import Layer, Network
+    p = tmp_path / "flat.json"
+    p.write_text(json.dumps(Network("flat", [Layer.conv("a", 3, 8, 8, 3), Layer.conv("b", 8, 8, 8, 3)]).to_dict()))
+    rc, _, err = run(capsys, "schedule", "--accelerator", "eyeriss", "--workload", str(p), "--optimizer", "heuristic")
+    assert rc != 0 and "no graph edges" in err and len(err.strip().splitlines()) == 1
