@@ -8,6 +8,7 @@ Results come back as a float64 matrix, one row per candidate, columns named in `
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numba
 import numpy as np
@@ -88,6 +89,11 @@ def layer_array(layer: Layer, stores_padding: bool = False) -> tuple[np.ndarray,
                     dtype=np.int64)
     return (np.concatenate([head, ch.ravel(), cw.ravel()]).astype(np.int64),
             np.concatenate([th.ravel(), tw.ravel()]).astype(np.float64))
+
+
+# ``layer_array`` once per layer shape for ``evaluate_batch`` (a search calls it per batch;
+# a few microseconds each, a tenth of a small batch's time). Never handed out, so never written.
+_layer_arrays = lru_cache(maxsize=1024)(layer_array)
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -427,14 +433,37 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
 _CHUNK = 4096
 
 
-@njit(cache=True, error_model="numpy")
-def _eval_range(lo, hi, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out):
-    work = (np.zeros(8, np.int64), np.zeros(8, np.int64), np.zeros(8, np.int64), np.zeros(8, np.int64),
+@njit(cache=True)
+def _scratch():
+    """Per-chunk work arrays of ``_eval_one`` (see its first line)."""
+    return (np.zeros(8, np.int64), np.zeros(8, np.int64), np.zeros(8, np.int64), np.zeros(8, np.int64),
             np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3),
             np.zeros(3, np.int64), np.zeros(3, np.int64),
             np.zeros(3, np.int64), np.zeros(3, np.int64), np.zeros(3, np.int64), np.zeros(3, np.int64),
             np.zeros((3, 7)))
+
+
+# Compiled without numba's reference counting (``_nrt=False``): inlining ``_eval_one`` and its
+# helpers binds every array argument and work array to a new variable per candidate, and the
+# atomic incref/decref pairs that come with them (about 64 per candidate, not pruned across
+# the early returns) took two thirds of a valid mapping's time. Nothing here allocates; the
+# caller owns every array (the work arrays come from ``_scratch``, one set per chunk).
+def _without_refcounts() -> dict:
+    """``_nrt=False`` where this numba knows the (private) option; otherwise nothing (slower)."""
+    try:
+        from numba.core.cpu import CPUTargetOptions
+        return {"_nrt": False} if hasattr(CPUTargetOptions, "_nrt") else {}
+    except ImportError:
+        return {}
+
+
+@njit(cache=True, error_model="numpy", **_without_refcounts())
+def _eval_range(lo, hi, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out,
+                work):
+    ncol = out.shape[1]
     for b in range(lo, hi):
+        for j in range(ncol):  # invalid rows keep zeros past the reason; valid rows write every column
+            out[b, j] = 0.0
         _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out, work)
 
 
@@ -446,7 +475,7 @@ def _eval_batch(T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits
     nchunks = (B + _CHUNK - 1) // _CHUNK
     for c in prange(nchunks):
         _eval_range(c * _CHUNK, min(B, (c + 1) * _CHUNK), T, S, O, lay, layf, allowed, asize, caps, held,
-                    en, wt, bw, bits, scal, rel, out)
+                    en, wt, bw, bits, scal, rel, out, _scratch())
 
 
 def evaluate_batch(layer: Layer, acc: Accelerator | dict, T, S, O, out=None) -> np.ndarray:
@@ -462,10 +491,10 @@ def evaluate_batch(layer: Layer, acc: Accelerator | dict, T, S, O, out=None) -> 
     if S.shape[1] < 3:
         S = np.concatenate([S, np.ones((S.shape[0], 3 - S.shape[1], 8), np.int64)], axis=1)
     if out is None:
-        out = np.zeros((T.shape[0], NCOL))
+        out = np.empty((T.shape[0], NCOL))  # the kernel writes every row of the batch
     else:
-        out[:] = 0.0
-    lay, layf = layer_array(layer, hw["stores_padding"])
+        out[T.shape[0]:] = 0.0
+    lay, layf = _layer_arrays(layer, hw["stores_padding"])
     _eval_batch(T, S, O, lay, layf, hw["allowed"], hw["asize"], hw["caps"], hw["held"], hw["en"], hw["wt"],
                 hw["bw"], hw["bits"], hw["scal"], _REL_BITS, out)
     return out
