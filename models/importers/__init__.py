@@ -3,8 +3,129 @@ from __future__ import annotations
 
 import os
 
+from dataclasses import replace
+
 from ..errors import WorkloadError
 from ..network import Network
+from ..schema import MAX_NODE_INPUTS, NETWORK_INPUT
+
+
+class Unattributed:
+    """The value of a tensor an importer cannot trace back to one recorded node (an operator it
+    does not model that reads several of them); ``where`` names that operator."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str):
+        self.where = where
+
+
+class EdgeRecorder:
+    """Graph edges collected while an importer walks a model in topological order.
+
+    Every tensor of the model has a *value*: the key of the recorded node (layer or operator)
+    that produced it, ``INPUT`` for a graph input, ``None`` for a constant (weights and what is
+    computed from them or from shapes only), or an ``Unattributed``. Operators the importer does
+    not record (activations, norms, reshapes, ...) pass the value of their inputs on
+    (``merge``). When a recorded node reads an ``Unattributed`` tensor, or nothing attributable,
+    the network gets no edges at all (``Network.inputs == {}``), never guessed ones.
+    """
+
+    INPUT = -1
+
+    def __init__(self):
+        self.nodes: list[tuple[str, int]] = []       # ("layer" | "aux", index), in creation order
+        self.reads: list[tuple[int, ...]] = []       # the keys each node reads
+        self.problem: str | None = None
+
+    def fail(self, why: str) -> None:
+        if self.problem is None:
+            self.problem = why
+
+    @staticmethod
+    def merge(values, where: str):
+        """The value of the output of an operator that is not recorded and reads ``values``."""
+        out = []
+        for v in values:
+            if isinstance(v, Unattributed):
+                return v
+            if v is not None and v not in out:
+                out.append(v)
+        if not out:
+            return None
+        return out[0] if len(out) == 1 else Unattributed(where)
+
+    def record(self, kind: str, index: int, values, where: str) -> int:
+        """Record layer / aux ``index`` reading ``values``; returns its key."""
+        reads = []
+        for v in values:
+            if isinstance(v, Unattributed):
+                self.fail(f"'{where}' reads the output of '{v.where}', which joins several tensors in a way "
+                          f"the importer does not model")
+            elif v is not None and v not in reads:
+                reads.append(v)
+        if not reads:
+            self.fail(f"'{where}' reads no tensor the importer can trace to the input or a layer")
+        self.nodes.append((kind, index))
+        self.reads.append(tuple(reads))
+        return len(self.nodes) - 1
+
+    # ---- the result -------------------------------------------------------------------------
+    def _inputs(self, layers: list, aux: list):
+        """``(layers, aux, inputs)`` with the residual adds' main branch first and names made distinct."""
+        if sorted(self.nodes) != sorted([("aux", i) for i in range(len(aux))]
+                                        + [("layer", i) for i in range(len(layers))]):
+            raise WorkloadError("not every layer and operator was traced")
+        too_many = [k for k, r in enumerate(self.reads) if len(r) > MAX_NODE_INPUTS]
+        if too_many:
+            raise WorkloadError(f"a node reads more than {MAX_NODE_INPUTS} tensors")
+        # depth: MAC layers on the longest path from the input
+        depth = []
+        for k, (kind, _) in enumerate(self.nodes):
+            d = max((depth[r] if r >= 0 else 0) for r in self.reads[k])
+            depth.append(d + (kind == "layer"))
+        reads = list(self.reads)
+        for k, (kind, i) in enumerate(self.nodes):
+            if kind == "aux" and aux[i].kind == "add" and len(reads[k]) >= 2:
+                # the main branch has more layers since the block input (an identity or projection
+                # shortcut has fewer); on a tie the more recent producer comes first
+                reads[k] = tuple(sorted(reads[k], key=lambda r: (depth[r] if r >= 0 else 0, r), reverse=True))
+        # names: a layer may not be called like the network input, and operator names must
+        # differ from layer names and from each other (an operator gets a '#n' suffix)
+        layers, aux = list(layers), list(aux)
+        taken = {l.name for l in layers} | {NETWORK_INPUT}
+
+        def fresh(base: str) -> str:
+            n = 2
+            while f"{base}#{n}" in taken:
+                n += 1
+            taken.add(f"{base}#{n}")
+            return f"{base}#{n}"
+
+        for i, l in enumerate(layers):
+            if l.name == NETWORK_INPUT:
+                layers[i] = replace(l, name=fresh(l.name))
+        for i, a in enumerate(aux):
+            if a.name in taken:
+                aux[i] = replace(a, name=fresh(a.name))
+            else:
+                taken.add(a.name)
+        names = [layers[i].name if kind == "layer" else aux[i].name for kind, i in self.nodes]
+        inputs = {names[k]: tuple(names[r] if r >= 0 else NETWORK_INPUT for r in reads[k])
+                  for k in range(len(self.nodes))}
+        return layers, aux, inputs
+
+    def network(self, name: str, layers, aux, resolution, meta: dict) -> Network:
+        """The ``Network`` with its graph edges, or without any where they are not all known
+        (``meta["graph"]`` then says why)."""
+        if self.problem is None:
+            try:
+                l2, a2, inputs = self._inputs(list(layers), list(aux))
+                return Network(name, tuple(l2), tuple(a2), resolution=resolution, meta=meta, inputs=inputs)
+            except WorkloadError as e:
+                self.fail(str(e))
+        meta = {**meta, "graph": f"no graph edges: {self.problem}"}
+        return Network(name, tuple(layers), tuple(aux), resolution=resolution, meta=meta)
 
 
 def from_torch(module, input_shape: tuple, name: str = "torch") -> Network:

@@ -15,6 +15,7 @@ from ..errors import WorkloadError
 from ..layer import Layer
 from ..network import AuxOp, Network
 from ..schema import MAX_DILATION, MAX_DIM, MAX_PADDING, MAX_STRIDE, int_range_problem
+from . import EdgeRecorder, Unattributed
 
 ONNX_MAX_BYTES = 2 ** 31          # protobuf's own limit for one message (weights included)
 ONNX_MAX_NODES = 1_000_000        # nodes of the main graph
@@ -26,6 +27,8 @@ _MAC_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 _PASS_THROUGH = {"Identity", "Transpose", "Cast", "Reshape", "Squeeze", "Unsqueeze", "DequantizeLinear", "Flatten"}
 _POOL = {"MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "LpPool", "GlobalLpPool"}
 _CONTROL = {"If", "Loop", "Scan"}
+# their outputs depend on the shape of their input only, none of its data
+_SHAPE_OPS = {"Shape", "Size", "EyeLike", "RandomNormalLike", "RandomUniformLike"}
 
 
 def _first_line(e: BaseException) -> str:
@@ -149,6 +152,12 @@ class _Walker:
         self.layers: list[Layer] = []
         self.aux: list[AuxOp] = []
         self.used: dict[str, int] = {}
+        # graph edges: each tensor's value for ``EdgeRecorder`` (constants are None)
+        self.edges = EdgeRecorder()
+        self.const = set(self.params)
+        self.produced = {o for node in self.g.node for o in node.output}
+        self.value: dict = {}
+        self.aux_inputs: list[str] = []
 
     def _shape(self, name: str, node, what: str, min_rank: int = 0) -> tuple[int, ...]:
         s = self.shapes.get(name)
@@ -178,10 +187,14 @@ class _Walker:
         return math.prod(s) if s is not None and all(d is not None and d > 0 for d in s) else 0
 
     def _aux(self, node, kind: str, inputs) -> None:
+        inputs = list(inputs)
+        if all(i in self.const for i in inputs):
+            return  # computed from constants and shapes only (a Reshape target): no data moves
         in_elems = sum(self._numel(i) for i in inputs)
         out_elems = self._numel(node.output[0])
         if in_elems and out_elems:
             self.aux.append(AuxOp(node.name or node.op_type, kind, in_elems, out_elems))
+            self.aux_inputs = inputs
 
     def _bias_after(self, node, n: int) -> bool:
         """A MatMul followed only by an Add of an n-element constant is a Linear layer with bias."""
@@ -192,8 +205,41 @@ class _Walker:
         return len(other) == 1 and other[0] in self.params and self._numel(other[0]) == n
 
     # ---- operators ----------------------------------------------------------------------------
+    def _value(self, name: str):
+        """The ``EdgeRecorder`` value of tensor ``name``: a graph input, a constant, or what produced it."""
+        if not name or name in self.const:
+            return None
+        if name in self.value:
+            return self.value[name]
+        return EdgeRecorder.INPUT if name not in self.produced else Unattributed(name)
+
+    def _track(self, node, n_layers: int, n_aux: int) -> None:
+        """Record who the layers and operators ``node`` created read, and the value of its outputs."""
+        where = node.name or node.op_type
+        key = None
+        for i in range(n_layers, len(self.layers)):
+            key = self.edges.record("layer", i, [self._value(x) for x in node.input], self.layers[i].name)
+        for i in range(n_aux, len(self.aux)):
+            key = self.edges.record("aux", i, [self._value(x) for x in self.aux_inputs], self.aux[i].name)
+        if key is not None:
+            out = key
+        elif node.op_type in _SHAPE_OPS and node.domain in ("", "ai.onnx"):
+            out = None
+        elif node.op_type in _CONTROL:
+            out = Unattributed(where)  # its subgraphs may read outer tensors that are not its inputs
+        else:
+            out = EdgeRecorder.merge([self._value(x) for x in node.input], where)
+        for o in node.output:
+            if not o:
+                continue
+            if out is None:
+                self.const.add(o)
+            else:
+                self.value[o] = out
+
     def run(self) -> None:
         for node in self.g.node:
+            n_layers, n_aux = len(self.layers), len(self.aux)
             try:
                 self._node(node)
             except WorkloadError as e:
@@ -204,6 +250,10 @@ class _Walker:
             except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as e:
                 raise WorkloadError(f"ONNX node '{node.name or node.op_type}' ({node.op_type}): malformed "
                                     f"({type(e).__name__}: {_first_line(e)})") from None
+            try:
+                self._track(node, n_layers, n_aux)
+            except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as e:
+                self.edges.fail(f"node '{node.name or node.op_type}': {type(e).__name__}")
 
     def _node(self, node) -> None:
         op = node.op_type
@@ -384,5 +434,5 @@ def from_onnx(path_or_modelproto, name: str | None = None) -> Network:
         s = walker.shapes.get(inputs[0].name)
         if s is not None and len(s) == 4 and s[2] == s[3] and s[2] is not None:
             resolution = int(s[2])
-    return Network(name or default_name, tuple(walker.layers), tuple(walker.aux), resolution=resolution,
-                   meta={"source": "onnx", "fixed_dynamic_inputs": fixed})
+    return walker.edges.network(name or default_name, walker.layers, walker.aux, resolution,
+                                {"source": "onnx", "fixed_dynamic_inputs": fixed})

@@ -17,6 +17,11 @@ from ..errors import WorkloadError
 from ..layer import Layer
 from ..network import AuxOp, Network
 from ..schema import MAX_DIM, int_range_problem
+from . import EdgeRecorder, Unattributed
+
+
+_INPLACE_DUNDERS = {"__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__ipow__", "__iand__",
+                    "__ior__", "__ixor__", "__ilshift__", "__irshift__", "__imatmul__"}
 
 
 def _first_line(e: BaseException) -> str:
@@ -66,6 +71,14 @@ class _Collector:
         self.aux: list[AuxOp] = []
         self.used: Counter = Counter()
         self.mac_paths: Counter = Counter()
+        # graph edges: each fx node's value for ``EdgeRecorder`` (constants are None)
+        self.edges = EdgeRecorder()
+        self.value: dict = {}
+        self.aux_inputs: list = []
+        # they read only the shape of their argument
+        self.factory_like = {torch.zeros_like, torch.ones_like, torch.empty_like, torch.full_like,
+                             torch.rand_like, torch.randn_like, torch.randint_like}
+        self.setitem = {operator.setitem}
 
         self.matmul_fns = {torch.matmul, operator.matmul, torch.bmm, torch.mm, torch.Tensor.matmul,
                            torch.Tensor.bmm, torch.Tensor.mm}
@@ -141,10 +154,14 @@ class _Collector:
         else:
             scope = self._scope(node)
             name = f"{scope}.{node.name}" if scope else node.name
-        in_elems = sum(_numel(_shape(a)) for a in inputs if hasattr(a, "meta"))
+        inputs = [a for a in inputs if hasattr(a, "meta")]
+        if all(self._value(a) is None for a in inputs):
+            return  # computed from parameters and constants only: no data moves at run time
+        in_elems = sum(_numel(_shape(a)) for a in inputs)
         out_elems = _numel(_shape(node))
         if in_elems and out_elems:
             self.aux.append(AuxOp(name, kind, in_elems, out_elems))
+            self.aux_inputs = inputs
 
     # ---- layer builders ---------------------------------------------------------------------
     def _conv(self, name, x, w_shape, out, stride, padding, dilation, groups, bias, spatial) -> None:
@@ -200,10 +217,81 @@ class _Collector:
             if self._is_mac_fn(node):
                 self.mac_paths[self._scope(node)] += 1
         for node in nodes:
+            n_layers, n_aux = len(self.layers), len(self.aux)
             if node.op == "call_module":
                 self._module(node)
             elif node.op in ("call_function", "call_method"):
                 self._function(node)
+            try:
+                self._track(node, n_layers, n_aux)
+            except (ArithmeticError, AttributeError, IndexError, KeyError, TypeError, ValueError) as e:
+                self.edges.fail(f"node '{node.name}': {type(e).__name__}")
+
+    # ---- graph edges ------------------------------------------------------------------------
+    _METADATA = (int, float, bool, str, type(None))
+
+    def _value(self, node):
+        """The ``EdgeRecorder`` value of an fx node's output (``None`` for anything not a node)."""
+        if not hasattr(node, "op"):
+            return None
+        if node in self.value:
+            return self.value[node]
+        return Unattributed(node.name)
+
+    def _layer_inputs(self, node) -> list:
+        """The nodes a MAC operator reads: its activation, and weights when they are computed."""
+        if node.op == "call_module":
+            return list(node.all_input_nodes)
+        t = node.target
+        if (node.op == "call_method" and t in self.matmul_methods) or t in self.matmul_fns:
+            return list(node.args[:2])
+        if t in self.addmm_fns:
+            return [*node.args[1:3], node.args[0]]
+        return list(node.all_input_nodes)  # conv / linear: input, weight, bias
+
+    def _track(self, node, n_layers: int, n_aux: int) -> None:
+        """Record who the layers and operators ``node`` created read, and the value of its output."""
+        torch = self.torch
+        if node.op == "placeholder":
+            self.value[node] = EdgeRecorder.INPUT
+            return
+        if node.op in ("get_attr", "output"):
+            self.value[node] = None
+            return
+        key = None
+        new_layers = range(n_layers, len(self.layers))
+        if node.op == "call_function" and node.target in self.sdpa_fns and len(new_layers) == 2:
+            ins = [self._arg(node, i, kw) for i, kw in enumerate(("query", "key", "value", "attn_mask"))]
+            scores = self.edges.record("layer", new_layers[0], [self._value(a) for a in (ins[0], ins[1], ins[3])],
+                                       self.layers[new_layers[0]].name)
+            key = self.edges.record("layer", new_layers[1], [scores, self._value(ins[2])],
+                                    self.layers[new_layers[1]].name)
+        else:
+            for i in new_layers:
+                key = self.edges.record("layer", i, [self._value(a) for a in self._layer_inputs(node)],
+                                        self.layers[i].name)
+        for i in range(n_aux, len(self.aux)):
+            key = self.edges.record("aux", i, [self._value(a) for a in self.aux_inputs], self.aux[i].name)
+        kind = node.meta.get("type")
+        if key is not None:
+            out = key
+        elif node.op == "call_method" and node.target in ("size", "dim", "numel", "new_zeros", "new_ones",
+                                                          "new_empty", "new_full"):
+            out = None
+        elif node.op == "call_function" and node.target in self.factory_like:
+            out = None
+        elif isinstance(kind, type) and (issubclass(kind, self._METADATA) or issubclass(kind, torch.Size)):
+            out = None  # sizes and flags: they describe tensors, they carry none of their data
+        else:
+            out = EdgeRecorder.merge([self._value(a) for a in node.all_input_nodes], node.name)
+        self.value[node] = out
+        # an in-place operator (x.add_(y), x[i] = y) changes what its first argument holds from here on
+        t = node.target
+        name = t if isinstance(t, str) else getattr(t, "__name__", "")
+        inplace = (name.endswith("_") and not name.endswith("__")) or name in _INPLACE_DUNDERS \
+            or t in (operator.iadd, operator.imul, operator.isub, operator.itruediv) or t in self.setitem
+        if inplace and node.args and hasattr(node.args[0], "op"):
+            self.value[node.args[0]] = out
 
     def _module(self, node) -> None:
         nn = self.nn
@@ -370,5 +458,5 @@ def from_torch(module, input_shape: tuple, name: str = "torch") -> Network:
         raise WorkloadError(f"{type(module).__name__} has no MAC layers (conv, linear, matmul)")
     first = shapes[0]
     resolution = first[-1] if len(first) >= 3 and first[-1] == first[-2] else None
-    return Network(name, tuple(col.layers), tuple(col.aux), resolution=resolution,
-                   meta={"source": f"torch:{type(module).__name__}", "input_shapes": shapes})
+    return col.edges.network(name, col.layers, col.aux, resolution,
+                             {"source": f"torch:{type(module).__name__}", "input_shapes": shapes})
