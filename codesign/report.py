@@ -130,7 +130,23 @@ def _side(result: dict, side: str, workload: str) -> dict:
     total["energy_by_component"] = {c: t["energy_by_component"].get(c, 0.0) for c in COMPONENTS}
     total["energy_by_space"] = {x: sum(l["energy_by_space"][x] for l in layers) for x in SPACES + ("mac",)}
     total["ratio_to_lower_bound"] = t.get("ratio_to_lower_bound")
-    return {"accelerator": acc_dict["name"], "layers": layers, "total": total}
+    out = {"accelerator": acc_dict["name"], "layers": layers, "total": total}
+    if t.get("schedule") == "fused":  # the totals are the depth-first schedule's; the layers run alone
+        total["energy_by_space"] = {**{x: t["energy_by_space"][x] for x in SPACES},
+                                    "mac": t["energy_by_component"]["mac"]}
+        out["schedule"] = {"stacks": [_stack_row(st) for st in nc["schedule"]["stacks"]],
+                           "dram_words": t["dram_words"], "layer_by_layer": nc["layer_by_layer_total"],
+                           "layer_by_layer_dram_words": nc.get("layer_by_layer_dram_words")}
+    return out
+
+
+def _stack_row(st: dict) -> dict:
+    names = st["layers"]
+    return {"stack": names[0] if len(names) == 1 else f"{names[0]} .. {names[-1]} ({len(names)})",
+            "tile": "whole" if st["tile"] is None else f"{st['tile'][0]}x{st['tile'][1]}",
+            "overlap": st["overlap"] if st["tiles"] > 1 else "-", "tiles": st["tiles"], "cycles": st["cycles"],
+            "energy_pj": st["energy_pj"], "dram_weights": st["dram_words"]["weights"],
+            "dram_activations": st["dram_words"]["activations"], "peak_glb_bytes": st["peak_glb_bytes"]}
 
 
 def _convergence(result: dict) -> dict:
@@ -290,6 +306,25 @@ def plot_layer_edp(wl: dict, workload: str, path: Path) -> None:
     _layer_axis(ax, names)
     ax.set_title(f"Per-layer EDP: {workload}")
     ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_stacks(wl: dict, workload: str, path: Path) -> None:
+    """Per stack of the found accelerator's depth-first schedule: DRAM words (weights and
+    activations stacked) and energy."""
+    plt = _plt()
+    rows = wl["found"]["schedule"]["stacks"]
+    idx = range(len(rows))
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(6.4, 0.25 * len(rows) + 2), 6.0), sharex=True)
+    w = [r["dram_weights"] for r in rows]
+    a1.bar(idx, w, label="weights")
+    a1.bar(idx, [r["dram_activations"] for r in rows], bottom=w, label="activations")
+    a1.set_ylabel("DRAM words")
+    a1.legend(fontsize=8)
+    a1.set_title(f"Per stack (depth-first schedule, found accelerator): {workload}")
+    a2.bar(idx, [r["energy_pj"] for r in rows])
+    a2.set_ylabel("energy (pJ)")
+    _layer_axis(a2, [r["stack"] for r in rows])
     _save(fig, path)
 
 
@@ -504,6 +539,22 @@ def _blocks(data: dict, images: dict) -> list[tuple]:
                                         "bound", "intensity", "energy W (pJ)", "energy I (pJ)", "energy O (pJ)",
                                         "pipeline", "start-up", "tail"],
                layer_rows)]
+        if f.get("schedule"):
+            sch = f["schedule"]
+            lbl_dram = sch.get("layer_by_layer_dram_words") or {}
+            dram = sch["dram_words"]
+            B += [("h2", f"Depth-first schedule: {w}"),
+                  ("p", f"Totals above are the found accelerator's depth-first schedule (the per-layer rows and "
+                        f"figures run each layer alone). Layer by layer on the same accelerator: EDP "
+                        f"{fmt(sch['layer_by_layer']['edp'])}; DRAM words "
+                        f"{fmt(dram['weights'] + dram['activations'])} fused against "
+                        f"{fmt(sum(lbl_dram.values())) if lbl_dram else '-'} layer by layer."),
+                  ("img", f"stacks {w}", images[f"stacks:{w}"]),
+                  ("table", f"stacks:{w}", ["stack", "tile", "overlap", "tiles", "cycles", "energy (pJ)",
+                                            "DRAM weights", "DRAM activations", "peak GLB (bytes)"],
+                   [[r["stack"], r["tile"], r["overlap"], fmt(r["tiles"]), fmt(r["cycles"]), fmt(r["energy_pj"]),
+                     fmt(r["dram_weights"]), fmt(r["dram_activations"]), fmt(r["peak_glb_bytes"])]
+                    for r in sch["stacks"]])]
     return B
 
 
@@ -605,6 +656,9 @@ def write_report(run_dir, result: dict | None = None) -> dict:
             fn(wl, w, run_dir / images[f"{kind}:{w}"])
         images[f"roofline:{w}"] = f"roofline_{_safe(w)}.png"
         plot_roofline(data, wl, w, run_dir / images[f"roofline:{w}"])
+        if wl["found"].get("schedule"):
+            images[f"stacks:{w}"] = f"stacks_{_safe(w)}.png"
+            plot_stacks(wl, w, run_dir / images[f"stacks:{w}"])
     blocks = _blocks(data, images)
     for name, text in (("report.md", _to_markdown(blocks)), ("report.html", _to_html(blocks, run_dir)),
                        ("report.json", json.dumps(data, indent=1, allow_nan=False) + "\n")):

@@ -29,10 +29,10 @@ CONFIG_OPTIONS = {"workload": "workloads", "space": "space", "min_accuracy": "mi
                   "subnet_mapper": "subnet_mapper", "envelope": "envelope", "board": "board",
                   "fpga_model": "fpga_model", "budget": "budget", "optimizer": "optimizer", "batch": "batch",
                   "mapper": "mapper", "final_mapper": "final_mapper", "objective": "objective",
-                  "resolution": "resolution", "seed": "seed"}
+                  "resolution": "resolution", "seed": "seed", "schedule": "schedule"}
 DEFAULTS = {"constraint": "hard", "population": 32, "generations": 8, "subnet_mapper": "heuristic",
             "budget": DEFAULT_BUDGET, "optimizer": "PortfolioDiscreteOnePlusOne", "batch": 8,
-            "mapper": "heuristic", "final_mapper": "auto", "objective": "edp", "seed": 0}
+            "mapper": "heuristic", "final_mapper": "auto", "objective": "edp", "seed": 0, "schedule": "layer"}
 SUBNET_OPTIONS = ("min_accuracy", "constraint", "population", "generations", "subnet_mapper")
 
 
@@ -41,11 +41,18 @@ def _summary_text(result: dict, run_dir) -> str:
     arr = " x ".join(f"{d['size']}[{'/'.join(d['loops'])}]" for d in acc["array"])
     lines = [f"found accelerator: {arr}, RF {acc['rf']['capacity_bytes']} B/PE, "
              f"GLB {acc['glb']['capacity_bytes']} B, DRAM {acc['dram']['bw_words_per_cycle']} words/cycle"]
+    base_name = result["baseline"]["accelerator"]["name"]
+    vs_lbl = result.get("ratios_vs_layer_by_layer_baseline", {})
     for w, r in result["ratios"].items():
         f = result["found"]["workloads"][w]["total"]
+        fused = " (fused)" if f.get("schedule") == "fused" else ""
         lines.append(f"{w}: EDP {f['edp']:.3e} pJ*cycles, {f['latency_ms']:.3f} ms, {f['energy_pj'] / 1e6:.2f} uJ; "
-                     f"vs {result['baseline']['accelerator']['name']}: EDP {r['edp_improvement']:.2f}x better, "
+                     f"vs {base_name}{fused}: EDP {r['edp_improvement']:.2f}x better, "
                      f"{r['speedup']:.2f}x faster, {r['energy_saving']:.2f}x less energy")
+        if w in vs_lbl:
+            v = vs_lbl[w]
+            lines.append(f"{' ' * len(w)}  vs {base_name} layer by layer: EDP {v['edp_improvement']:.2f}x better, "
+                         f"{v['speedup']:.2f}x faster, {v['energy_saving']:.2f}x less energy")
     if "subnet" in result["found"]:
         sub = result["found"]["subnet"]
         lines.insert(1, f"sub-network: predicted accuracy {sub['accuracy']:.4f}, arch {sub['arch']}")
@@ -110,7 +117,7 @@ def _given(args) -> dict:
 
 
 def _check_resume_options(args, cfg, run) -> None:
-    saved, given = cfg.to_dict(), _given(args)
+    saved, given = {"schedule": "layer", **cfg.to_dict()}, _given(args)
     clash = [f"{_flag(d)} {getattr(args, d)!r} (the run has {saved.get(k)!r})"
              for d, k in CONFIG_OPTIONS.items() if k in given and given[k] != saved.get(k)]
     if clash:
@@ -144,6 +151,9 @@ def _new_config(args):
         raise CodesignError("--fpga-model needs --board (the FPGA board to search on)")
     if args.space and args.workload:
         raise CodesignError("give --workload or --space, not both")
+    if args.schedule == "fused" and (args.space or args.board):
+        raise CodesignError("--schedule fused costs every candidate under its searched depth-first schedule; it "
+                            "works with --workload on an --envelope, not with --space or --board")
     if not args.space:
         extra = [_flag(d) for d in SUBNET_OPTIONS if getattr(args, d) is not None]
         if extra:
@@ -164,6 +174,7 @@ def _new_config(args):
         cfg = _fpga_config(args, common)
     else:
         cfg = SearchConfig(**common, envelope=args.envelope or DEFAULT_ENVELOPE, space=args.space,
+                           schedule=opt["schedule"],
                            min_accuracy=args.min_accuracy,
                            **{k: opt[k] for k in ("constraint", "population", "generations", "subnet_mapper")})
     from accelerators import load_accelerator
@@ -173,7 +184,10 @@ def _new_config(args):
     if cfg.board is None:
         load_accelerator(cfg.envelope)  # bad input fails before anything is written
     for w in cfg.workloads:
-        load_workload(w, resolution=cfg.resolution)
+        net = load_workload(w, resolution=cfg.resolution)
+        if cfg.schedule == "fused":
+            from accelerators.schedule import flow
+            flow(net)  # fused stacks need the graph edges
     if cfg.board is not None:
         from codesign.search import search_space
         search_space(cfg)  # the board must hold a design of the template
@@ -292,6 +306,9 @@ def register(sub) -> None:
     p.add_argument("--resolution", type=int_in(1, MAX_RESOLUTION), **unset,
                    help=f"input resolution of zoo networks (pixels, at most {MAX_RESOLUTION})")
     p.add_argument("--seed", type=seed_arg(), **unset, help="default 0")
+    p.add_argument("--schedule", choices=["layer", "fused"], **unset,
+                   help="cost every candidate layer by layer (default) or under its searched depth-first "
+                        "schedule (fused stacks; see docs/schedule.md)")
     p.add_argument("--workers", type=int_in(1, MAX_WORKERS), **unset,
                    help=f"local worker processes (default {DEFAULT_WORKERS}: the cores, at most 4)")
     p.add_argument("--dask", metavar="ADDRESS", **unset, help="Dask scheduler (tcp://host:port, or 'local')")

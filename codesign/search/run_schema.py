@@ -66,6 +66,7 @@ class RunConfig(_Strict):
     subnet_mapper: Literal[OPTIMIZERS] = "heuristic"
     board: Optional[Name] = None
     fpga_model: Literal["hotnas", "zhang15"] = "hotnas"
+    schedule: Literal["layer", "fused"] = "layer"
     # None: written before the cost model's version was recorded
     mapper_version: Optional[Annotated[int, Field(ge=0)]] = None
     # sha256 of each input file (workload, board YAML) when the run started
@@ -82,6 +83,8 @@ class RunConfig(_Strict):
                 raise ValueError("'space' (the sub-network co-search) is ASIC only: no 'board'")
         elif not self.workloads:
             raise ValueError("'workloads' is empty (and no 'space')")
+        if self.schedule == "fused" and (self.space is not None or self.board is not None):
+            raise ValueError("'schedule: fused' is for workload searches on an envelope (not 'space' or 'board')")
         if len(set(self.workloads)) != len(self.workloads):
             raise ValueError(f"'workloads' names one twice: {self.workloads}")
         return self

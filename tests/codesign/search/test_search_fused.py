@@ -1,0 +1,55 @@
+"""``codesign search --schedule fused``: candidates and the baseline costed depth-first."""
+import json
+
+import pytest
+import yaml
+
+from codesign.cli import main
+from models.zoo._builder import NetBuilder
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory):
+    b = NetBuilder("chain", 8, 16)
+    entry = b.state()
+    b.conv("pw1", 24, 1).dwconv("dw", 3).conv("pw2", 8, 1).add("add", entry)
+    p = tmp_path_factory.mktemp("wl") / "chain.json"
+    p.write_text(json.dumps(b.build(16).to_dict()))
+    return str(p)
+
+
+def test_fused_search_reports_both_baselines(chain, tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["search", "--workload", chain, "--budget", "2", "--batch", "2", "--workers", "1", "--mapper", "heuristic",
+               "--final-mapper", "heuristic", "--schedule", "fused", "--out", str(out), "--quiet"])
+    assert rc == 0
+    assert "vs eyeriss layer by layer: EDP" in capsys.readouterr().out
+    assert yaml.safe_load((out / "config.yaml").read_text())["schedule"] == "fused"
+    res = json.loads((out / "result.json").read_text())
+    f = res["found"]["workloads"][chain]
+    assert f["total"]["schedule"] == "fused" and f["schedule"]["schedule"] == "fused"
+    assert f["total"]["edp"] <= f["layer_by_layer_total"]["edp"]  # the search may keep layer by layer
+    assert f["total"]["edp"] == pytest.approx(f["total"]["energy_pj"] * f["total"]["cycles"], rel=1e-12)
+    vs = res["ratios_vs_layer_by_layer_baseline"][chain]["edp_improvement"]
+    base = res["baseline"]["workloads"][chain]
+    assert vs == pytest.approx(base["layer_by_layer_total"]["edp"] / f["total"]["edp"], rel=1e-12)
+    assert (out / "report.md").exists()
+
+
+@pytest.mark.parametrize("extra, match", [
+    (["--space", "ofa-mbv3", "--min-accuracy", "0.7"], "--schedule fused"),
+    (["--board", "zcu102"], "--schedule fused"),
+])
+def test_fused_search_refuses_other_targets(tmp_path, capsys, extra, match):
+    rc = main(["search", "--schedule", "fused", "--out", str(tmp_path / "r"), *extra])
+    err = capsys.readouterr().err
+    assert rc != 0 and match in err and len(err.strip().splitlines()) == 1
+
+
+def test_fused_search_needs_graph_edges(tmp_path, capsys):
+    from models import Layer, Network
+    p = tmp_path / "flat.json"
+    p.write_text(json.dumps(Network("flat", [Layer.conv("a", 3, 8, 8, 3), Layer.conv("b", 8, 8, 8, 3)]).to_dict()))
+    rc = main(["search", "--workload", str(p), "--schedule", "fused", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "no graph edges" in err and not (tmp_path / "r").exists()
