@@ -416,13 +416,17 @@ def _capacity_reason(acc: Accelerator, T: _Tiles) -> int:
     return 0
 
 
-def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order, onchip=()) -> Cost:
+def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order, onchip=(),
+                     dram_scale=None) -> Cost:
     """Cost of ``layer`` on ``acc`` under the mapping arrays (see module docstring).
 
     ``onchip``: data spaces that live in the global buffer for this layer instead of DRAM (a
     fused stack's intermediate activations, or weights kept on chip): they have no DRAM
     traffic, no start-up or tail, and no global-buffer fills or drains on the DRAM side; the
-    caller accounts for the space they take (``accelerators.schedule``)."""
+    caller accounts for the space they take (``accelerators.schedule``).
+    ``dram_scale``: ``{space: f}`` for W or I, the fraction of their DRAM reads (and the
+    global-buffer fills they make) that actually come from DRAM, the rest being on chip
+    already (a cached stack's halo rows)."""
     bad = [x for x in onchip if x not in DATA_SPACES or not acc.glb.holds(x)]
     if bad:
         raise ValueError(f"on-chip data spaces {bad}: each must be one of W, I, O that the global buffer holds")
@@ -471,7 +475,14 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order, o
                 glb["reads"] += f1 * t1
             dram["writes"] += f1 * t1
             dram["reads"] += (f1 - d1) * t1
-    # of the output words written to DRAM, the last visit of each tile writes final outputs:
+    for x, f in (dram_scale or {}).items():
+        if x not in ("W", "I") or not 0 <= f <= 1:
+            raise ValueError(f"dram_scale {x}={f}: a fraction in [0, 1] of W or I reads")
+        dram_in = acc_count["dram"][x]["reads"]
+        acc_count["dram"][x]["reads"] = dram_in * f
+        if acc.glb.holds(x) and x not in onchip:
+            acc_count["glb"][x]["writes"] -= dram_in * (1 - f)
+        # of the output words written to DRAM, the last visit of each tile writes final outputs:
     # they leave at the activation width (word_bits I); spilled partial sums at word_bits O
     final_out = 0 if "O" in onchip else T.d1["O"] * T.t1["O"]
 
@@ -510,7 +521,7 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order, o
     # start-up (the first DRAM-side tiles of weights and inputs) and tail (the last tile of
     # final outputs) are not overlapped with compute; the rest of the DRAM traffic is
     wd, dram_bw = transfer_weights(acc, "dram")
-    first_in = sum(T.first[x] * wd[x] for x in ("W", "I") if x not in onchip)
+    first_in = sum(T.first[x] * wd[x] * (dram_scale or {}).get(x, 1) for x in ("W", "I") if x not in onchip)
     last_out = 0 if "O" in onchip else T.first["O"] * wd["I"]
     startup, tail = math.ceil(first_in / dram_bw), math.ceil(last_out / dram_bw)
     terms = {}

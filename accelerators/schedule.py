@@ -10,7 +10,9 @@ and column buffers across tiles of a row, so no MAC is repeated.
 
 Where data lives (``Stack residency``), for the layers ``a..b`` of a stack:
 
-- the stack's input is read from DRAM by layer ``a``, its output written to DRAM by layer ``b``;
+- the stack's input is read from DRAM by layer ``a`` (with ``cache``, each input row once: the
+  halo rows a tile shares with earlier tiles come from the cache), its output written to DRAM
+  by layer ``b``;
 - every intermediate tile stays in the global buffer; an intermediate activation that a layer
   outside the stack also reads (a residual input used later) is written to DRAM as well;
 - the skip input of a residual add fused at a layer of the stack stays in the global buffer
@@ -36,7 +38,8 @@ from models.layer import Layer
 from models.network import AuxOp, Network
 from models.schema import NETWORK_INPUT
 
-from .cost import COMPONENTS, Cost, buffer_need_bytes, evaluate_mapping, glb_tiles, transfer_weights
+from .cost import (COMPONENTS, Cost, buffer_need_bytes, compulsory_words, evaluate_mapping, glb_tiles,
+                   transfer_weights)
 from .spec import Accelerator
 
 OVERLAP = ("recompute", "cache")
@@ -204,6 +207,7 @@ class StackPlan:
     resident_bytes: list
     weights_onchip: bool
     weight_bytes: float
+    dram_scale: list = field(default_factory=list)  # per layer: evaluate_mapping's dram_scale
 
 
 def plan_stack(network: Network, fl: Flow, st: Stack, acc: Accelerator, weights_onchip: bool) -> StackPlan:
@@ -234,7 +238,14 @@ def plan_stack(network: Network, fl: Flow, st: Stack, acc: Accelerator, weights_
                     held += _act_bytes(acc, tl[j - a].output_elems)
         onchip.append(frozenset(x for x in spaces if acc.glb.holds(x)))
         resident.append(fixed + held if tiles > 1 or len(layers) > 1 else 0.0)
-    return StackPlan(tiles, tl, onchip, resident, weights_onchip, weight_bytes)
+    scale = [None] * len(layers)
+    if st.overlap == "cache" and tiles > 1:
+        # the first layer reads each input row from DRAM once; the halo rows a tile shares with the
+        # previous ones come from the cache
+        whole = compulsory_words(layers[0], acc.stores_padding)["I"]
+        per_tile = compulsory_words(tl[0], acc.stores_padding)["I"]
+        scale[0] = {"I": min(1.0, whole / (tiles * per_tile))}
+    return StackPlan(tiles, tl, onchip, resident, weights_onchip, weight_bytes, scale)
 
 
 def stack_glb_bytes(acc: Accelerator, plan: StackPlan, k: int, mapping) -> float:
@@ -285,7 +296,8 @@ def stack_cost(network: Network, plan: StackPlan, st: Stack, acc: Accelerator, m
     for k, m in enumerate(mappings):
         need = stack_glb_bytes(acc, plan, k, m)
         peak = max(peak, need)
-        c = evaluate_mapping(plan.tile_layers[k], acc, *m, onchip=plan.onchip[k])
+        c = evaluate_mapping(plan.tile_layers[k], acc, *m, onchip=plan.onchip[k],
+                             dram_scale=plan.dram_scale[k] if plan.dram_scale else None)
         if not c.valid:
             raise ValueError(f"layer '{plan.tile_layers[k].name}': {c.reason}")
         costs.append(c)

@@ -7,7 +7,8 @@ from models.errors import CodesignError
 
 from ._common import emit_json
 
-PEERS = ("scalesim", "zigzag")
+PEERS = ("scalesim", "zigzag", "stream")
+DATA_MODULE = {"scalesim": "scalesim", "zigzag": "zigzag", "stream": "stream_compare"}
 
 
 def _load(peer: str, path):
@@ -20,7 +21,7 @@ def _load(peer: str, path):
         if not isinstance(data, dict):
             raise CodesignError(f"peer data {path}: expected a JSON object, got {type(data).__name__}")
         return data
-    mod = importlib.import_module(f"codesign.validation.peers.{peer}")
+    mod = importlib.import_module(f"codesign.validation.peers.{DATA_MODULE[peer]}")
     try:
         return mod.load_data(path)
     except FileNotFoundError:
@@ -77,10 +78,11 @@ def _zigzag_text(res: dict, per_layer: bool) -> str:
 
 
 def _run(args) -> int:
-    from codesign.validation.peers import scalesim_compare, zigzag_compare
+    from codesign.validation.peers import scalesim_compare, stream_compare, zigzag_compare
 
     compare, text = {"scalesim": (scalesim_compare.compare, _scalesim_text),
-                     "zigzag": (zigzag_compare.compare, _zigzag_text)}[args.peer]
+                     "zigzag": (zigzag_compare.compare, _zigzag_text),
+                     "stream": (stream_compare.compare, lambda res, _: stream_compare.format_table(res))}[args.peer]
     data = _load(args.peer, args.data)
     try:
         res = compare(data)
