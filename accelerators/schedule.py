@@ -71,13 +71,13 @@ class Flow:
     ``joins[i]``: layer ``i`` reads exactly the (possibly added-to) output of layer ``i-1`` and
     both are convolutions, so they may share a stack. ``consumers[j]``: the layers that read
     layer ``j``'s output (a residual add counts as read by the layer it is fused into).
-    ``skips[j]``: the tensors added to layer ``j``'s output, as layer indices (-1: not a
-    layer's output: the network input or a non-element-wise operator's result)."""
+    ``skips[j]``: the tensors added to layer ``j``'s output, as layer indices (-1: the network
+    input, -2: a non-element-wise operator's result)."""
 
     joins: tuple[bool, ...]
     consumers: tuple[frozenset, ...]
     skips: tuple[tuple[int, ...], ...]
-    sources: tuple[tuple[int, ...], ...]  # the layers whose outputs each layer reads (-1: other)
+    sources: tuple[tuple[int, ...], ...]  # the layers whose outputs each layer reads (-1, -2 as skips)
     fused_aux: dict = field(default_factory=dict)  # add name -> layer index it is fused into
 
 
@@ -90,11 +90,14 @@ def flow(network: Network) -> Flow:
     kind = {a.name: a.kind for a in network.aux}
 
     def producer(node: str) -> int:
-        """The layer whose output ``node`` is (through element-wise operators), or -1."""
+        """The layer whose output ``node`` is (through element-wise operators); -1 for the
+        network's input, -2 for another operator's result."""
         seen = 0
         while node not in index:
-            if node == NETWORK_INPUT or kind.get(node) not in ELEMENTWISE or seen > len(kind):
+            if node == NETWORK_INPUT:
                 return -1
+            if kind.get(node) not in ELEMENTWISE or seen > len(kind):
+                return -2
             node = network.inputs[node][0]
             seen += 1
         return index[node]
@@ -187,12 +190,17 @@ def _act_bytes(acc: Accelerator, elems: float) -> float:
     return elems * acc.word_bits["I"] / 8
 
 
-def _cache_bytes(acc: Accelerator, l: Layer, t: Layer) -> float:
-    """Halo a cached stack keeps for layer ``l`` run on tiles ``t``: the rows the next tile row
-    reuses, across the whole input width, and the columns the next tile of a row reuses."""
+def _cache_bytes_elems(l: Layer, t: Layer) -> int:
+    """Halo a cached stack keeps for layer ``l`` run on tiles ``t`` (elements): the rows the
+    next tile row reuses, across the whole input width, and the columns the next tile of a row
+    reuses."""
     halo_r = max(0, (l.R - 1) * l.dilation + 1 - l.stride) if t.P < l.P else 0
     halo_c = max(0, (l.S - 1) * l.dilation + 1 - l.stride) if t.Q < l.Q else 0
-    return _act_bytes(acc, l.G * l.N * l.C * (halo_r * l.W_in + halo_c * t.H))
+    return l.G * l.N * l.C * (halo_r * l.W_in + halo_c * t.H)
+
+
+def _cache_bytes(acc: Accelerator, l: Layer, t: Layer) -> float:
+    return _act_bytes(acc, _cache_bytes_elems(l, t))
 
 
 @dataclass
