@@ -169,3 +169,23 @@ def test_oneproxy_nb201_quick(tmp_path):
         for r in p["after"]:
             assert -1.0 <= r["srcc_before_heldout"] <= 1.0
             assert r["srcc_mean"] is None or r["srcc_min"] <= r["srcc_mean"] <= 1.0
+
+
+def test_depth_first_quick(tmp_path):
+    from mappings.evaluate import evaluate_network
+    from models.zoo import get_network
+
+    out = tmp_path / "df"
+    assert run_study("depth_first", out, workers=2) < QUICK_LIMIT_S
+    summary = json.loads((out / "summary.json").read_text())
+    res = summary["resolution"]
+    for r in summary["pairs"]:
+        # the layer-by-layer side is what evaluate_network gives with the same mapper
+        ref = evaluate_network(get_network(r["network"], resolution=res), r["preset"], optimizer="heuristic")
+        assert r["edp_lbl"] == pytest.approx(ref.total.edp, rel=1e-12)
+        assert r["edp_gain"] == pytest.approx(r["edp_lbl"] / r["edp_fused"]) and r["edp_gain"] >= 1
+        assert r["dram_fused"] < r["dram_lbl"]  # the inverted-residual blocks fuse on every preset
+    m = next(m for m in summary["memory"] if m["network"] == "mobilenet_v2")
+    # by hand: features.2's expand, (res/2)^2 x (16 + 96) bytes at int8
+    assert m["peak_lbl_kb"] * 1024 == (res // 2) ** 2 * (16 + 96)
+    assert m["reduction"] > 2
