@@ -282,6 +282,8 @@ class StackCost:
     peak_glb_bytes: float
     weights_onchip: bool
     layer_costs: list = field(default_factory=list)  # Cost per layer for one tile
+    energy_by_space: dict = field(default_factory=dict)
+    bound: str = ""           # the binding resource of the stack's slowest layer tile
 
     @property
     def recompute_macs(self) -> int:
@@ -293,7 +295,8 @@ class StackCost:
                 "tiles": self.tiles, "cycles": self.cycles, "energy_pj": self.energy_pj,
                 "energy_by_component": self.energy_by_component, "dram_words": self.dram_words,
                 "macs": self.macs, "recompute_macs": self.recompute_macs,
-                "peak_glb_bytes": self.peak_glb_bytes, "weights_onchip": self.weights_onchip}
+                "peak_glb_bytes": self.peak_glb_bytes, "weights_onchip": self.weights_onchip,
+                "energy_by_space": self.energy_by_space, "bound": self.bound}
 
 
 def stack_cost(network: Network, plan: StackPlan, st: Stack, acc: Accelerator, mappings: list) -> StackCost:
@@ -321,12 +324,18 @@ def stack_cost(network: Network, plan: StackPlan, st: Stack, acc: Accelerator, m
         wd, bw = transfer_weights(acc, "dram")
         cycles += math.ceil(words * wd["W"] / bw)
         f = acc.word_bits["W"] / 16
+        comp_w_load = words * f * (acc.dram.energies("W")[0] + acc.glb.energies("W")[1])
         comp["dram"] += words * acc.dram.energies("W")[0] * f
         comp["glb"] += words * acc.glb.energies("W")[1] * f
         wdram += words
+    by_space = {x: t * sum(c.energy_by_space.get(x, 0.0) for c in costs) for x in ("W", "I", "O")}
+    if plan.weights_onchip:
+        by_space["W"] += comp_w_load
+    bound = max(costs, key=lambda c: c.cycles).bound
     return StackCost(st, [network.layers[i].name for i in st.indices], t, int(cycles), sum(comp.values()), comp,
                      {"weights": wdram, "activations": adram}, t * sum(x.macs for x in costs),
-                     sum(network.layers[i].macs for i in st.indices), peak, plan.weights_onchip, costs)
+                     sum(network.layers[i].macs for i in st.indices), peak, plan.weights_onchip, costs, by_space,
+                     bound)
 
 
 def fused_aux_onchip(network: Network, fl: Flow, stacks: list[Stack]) -> set:

@@ -86,6 +86,11 @@ class ScheduleCost:
         return {k: sum(s.dram_words[k] for s in self.stacks) for k in ("weights", "activations")}
 
     @property
+    def energy_by_space(self) -> dict:
+        """Energy of the MAC layers by data space (the non-MAC operators' are apart)."""
+        return {x: sum(s.energy_by_space[x] for s in self.stacks) for x in ("W", "I", "O")}
+
+    @property
     def peak_glb_bytes(self) -> float:
         return max(s.peak_glb_bytes for s in self.stacks)
 
@@ -93,6 +98,7 @@ class ScheduleCost:
         d = {"network": self.network, "accelerator": self.accelerator, "schedule": self.schedule.name,
              "total": {"cycles": self.cycles, "latency_ms": self.latency_ms, "energy_pj": self.energy_pj,
                        "edp": self.edp, "energy_by_component": self.energy_by_component,
+                       "energy_by_space": self.energy_by_space,
                        "dram_words": self.dram_words, "macs": self.macs, "layer_macs": self.layer_macs,
                        "recompute_macs": self.macs - self.layer_macs, "peak_glb_bytes": self.peak_glb_bytes,
                        "stacks": len(self.stacks)},

@@ -232,8 +232,7 @@ def _fused_score(net, acc, cfg: SearchConfig, mapper: str, detail: bool) -> dict
         return {"edp": sc.edp, "energy_pj": sc.energy_pj, "cycles": sc.cycles}
     nc = evaluate_network(net, sm.acc, optimizer=mapper, objective=cfg.objective, seed=cfg.seed).to_dict()
     lbl = evaluate_schedule(net, sm.acc, mapper=sm)
-    by_space = {x: sum(s.tiles * c.energy_by_space.get(x, 0.0) for s in sc.stacks for c in s.layer_costs)
-                for x in nc["total"].get("energy_by_space", {"W": 0, "I": 0, "O": 0})}
+    by_space = sc.energy_by_space
     total = dict(nc["total"], cycles=sc.cycles, latency_ms=sc.latency_ms, energy_pj=sc.energy_pj,
                  energy_by_component=sc.energy_by_component, edp=sc.edp,
                  edp_js=sc.energy_pj * 1e-12 * sc.latency_ms * 1e-3,

@@ -46,6 +46,9 @@ def test_fusing_two_pointwise_layers_drops_the_intermediate_from_dram():
     assert fused.dram_words["weights"] == lbl.dram_words["weights"] == 128
     assert fused.energy_pj < lbl.energy_pj and fused.macs == lbl.macs
     assert fused.stacks[0].peak_glb_bytes >= 2 * 512 * 2  # a's output tile is held beside b's
+    for sc in (lbl, fused):  # every pJ but the MACs' belongs to a data space
+        assert sum(sc.energy_by_space.values()) + sc.energy_by_component["mac"] == pytest.approx(sc.energy_pj,
+                                                                                                 rel=1e-12)
 
 
 def test_a_stack_that_does_not_fit_is_a_clear_error(mbv2):
