@@ -92,7 +92,7 @@ def test_fusion_saves_dram_activations_in_both_tools(res):
 
 
 def test_fused_all_total_energy_ratio_agrees(res):
-    """Whole-chain fusion: both tools put the saving near 4 % of the energy (0.962 vs 0.964)."""
+    """Whole-chain fusion: both tools put the saving at 4-5 % of the energy (0.948 vs 0.964)."""
     s = _saving(res, "fused_all_4tiles", "energy_pj")
     assert s["same_direction"] and s["ours"] == pytest.approx(s["stream"], abs=0.02)
 
