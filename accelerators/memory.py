@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from models.network import Network
 
-from .schedule import Flow, Stack, _cache_bytes_elems, flow, stack_tiles
+from .schedule import Flow, Stack, cache_elems, flow, stack_tiles
 
 ACT_BITS = 8
 WEIGHT_BITS = 8
@@ -115,7 +115,7 @@ def memory_profile(network: Network, stacks: list[Stack] | None = None, act_bits
             per_tile += sum(t.output_elems for j in st.indices for s in fl.skips[j] if a <= s < j
                             for t in [tl[j - a]])
             if st.overlap == "cache" and tiles > 1:
-                per_tile += sum(_cache_bytes_elems(l, t) for l, t in zip(layers, tl))
+                per_tile += sum(cache_elems(l, t) for l, t in zip(layers, tl))
             elems = whole + per_tile
             name = f"{layers[0].name} .. {layers[-1].name} ({len(layers)} layers, {tiles} patches)"
         nbytes = int(math.ceil(elems * b))

@@ -190,7 +190,7 @@ def _act_bytes(acc: Accelerator, elems: float) -> float:
     return elems * acc.word_bits["I"] / 8
 
 
-def _cache_bytes_elems(l: Layer, t: Layer) -> int:
+def cache_elems(l: Layer, t: Layer) -> int:
     """Halo a cached stack keeps for layer ``l`` run on tiles ``t`` (elements): the rows the
     next tile row reuses, across the whole input width, and the columns the next tile of a row
     reuses."""
@@ -200,7 +200,7 @@ def _cache_bytes_elems(l: Layer, t: Layer) -> int:
 
 
 def _cache_bytes(acc: Accelerator, l: Layer, t: Layer) -> float:
-    return _act_bytes(acc, _cache_bytes_elems(l, t))
+    return _act_bytes(acc, cache_elems(l, t))
 
 
 @dataclass
