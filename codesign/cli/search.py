@@ -200,6 +200,7 @@ class Terminated(KeyboardInterrupt):
 
 @contextmanager
 def _sigterm_interrupts():
+    """SIGTERM and SIGINT raise ``KeyboardInterrupt`` (``Terminated``) while the search runs."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -208,11 +209,15 @@ def _sigterm_interrupts():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up
         raise Terminated()
 
-    old = signal.signal(signal.SIGTERM, handler)
+    # SIGINT interrupts even where the shell started the search with it ignored (a background
+    # job of a script inherits SIG_IGN), as the board agent does
+    old = {signal.SIGTERM: signal.signal(signal.SIGTERM, handler),
+           signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 def _search(args, cfg, run) -> int:

@@ -11,7 +11,7 @@ import pytest
 
 from codesign.search.rundir import RunDir
 
-BUDGET = 96  # long enough that the search cannot finish between the fourth journal line and the signal
+BUDGET = 32
 
 
 def _search(*args):
@@ -61,3 +61,23 @@ def test_ctrl_c_exits_130_and_resumes_to_the_same_result(tiny_workload, tmp_path
     assert resumed["accelerator"] == whole["accelerator"]
     assert resumed["best_index"] == whole["best_index"]
     assert resumed["convergence"] == whole["convergence"]
+
+
+def test_ctrl_c_works_when_started_with_sigint_ignored(tiny_workload, tmp_path):
+    """A background job of a script inherits SIGINT ignored; the search still stops on it."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    run_dir = tmp_path / "bg"
+    journal = run_dir / "journal.jsonl"
+    p = subprocess.Popen(_search("--workload", tiny_workload, "--budget", str(BUDGET), "--batch", "4", "--workers", "1",
+                                 "--mapper", "heuristic", "--final-mapper", "heuristic", "--quiet", "--out",
+                                 str(run_dir)),
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    deadline = time.time() + 120
+    while time.time() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 4):
+        if p.poll() is not None:
+            pytest.fail(f"search ended before it could be interrupted: {p.stderr.read()[-500:]}")
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
