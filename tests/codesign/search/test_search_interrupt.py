@@ -18,6 +18,17 @@ def _search(*args):
     return [sys.executable, "-m", "codesign", "search", *args]
 
 
+def _ctrl_c_after_four_entries(p, journal) -> str:
+    """Send SIGINT once the journal holds four entries; the search's stderr."""
+    deadline = time.time() + 120
+    while time.time() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 4):
+        if p.poll() is not None:
+            pytest.fail(f"search ended before it could be interrupted: {p.stderr.read()[-500:]}")
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    return p.communicate(timeout=120)[1]
+
+
 def test_ctrl_c_exits_130_and_resumes_to_the_same_result(tiny_workload, tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     args = ["--workload", tiny_workload, "--budget", str(BUDGET), "--batch", "4", "--workers", "1", "--seed", "2",
@@ -26,15 +37,7 @@ def test_ctrl_c_exits_130_and_resumes_to_the_same_result(tiny_workload, tmp_path
     journal = run_dir / "journal.jsonl"
     p = subprocess.Popen(_search(*args, "--out", str(run_dir)), env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if journal.exists() and journal.read_text().count("\n") >= 4:
-            break
-        if p.poll() is not None:
-            pytest.fail(f"search ended before it could be interrupted: {p.stderr.read()[-500:]}")
-        time.sleep(0.02)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
+    err = _ctrl_c_after_four_entries(p, journal)
     assert p.returncode == 130, err
     assert f"codesign search --resume {run_dir}" in err
     assert not (run_dir / "result.json").exists()
@@ -73,11 +76,5 @@ def test_ctrl_c_works_when_started_with_sigint_ignored(tiny_workload, tmp_path):
                                  str(run_dir)),
                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    deadline = time.time() + 120
-    while time.time() < deadline and not (journal.exists() and journal.read_text().count("\n") >= 4):
-        if p.poll() is not None:
-            pytest.fail(f"search ended before it could be interrupted: {p.stderr.read()[-500:]}")
-        time.sleep(0.02)
-    p.send_signal(signal.SIGINT)
-    _, err = p.communicate(timeout=120)
+    err = _ctrl_c_after_four_entries(p, journal)
     assert p.returncode == 130, err
