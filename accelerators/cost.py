@@ -211,6 +211,28 @@ def access_energies(acc: Accelerator) -> dict:
     return out
 
 
+def chunk_bits(n, size, bits, access_bits):
+    """Bits whose energy ``n`` transfers of ``size`` words of ``bits`` cost at a level with
+    ``access_bits``-wide accesses (each transfer pays whole accesses); 0/None: the bits moved."""
+    if access_bits:
+        return n * (math.ceil(size * bits / access_bits) * access_bits)
+    return n * (size * bits)
+
+
+def exact_widths(acc: Accelerator) -> bool:
+    """Whether energy needs per-transfer widths: accesses of a fixed width at the GLB or DRAM,
+    or finished outputs narrowed from the GLB on (else every word costs its own width)."""
+    return (acc.narrow_outputs_at == "glb" or acc.glb.access_bits is not None
+            or acc.dram.access_bits is not None)
+
+
+def per_bit_energies(acc: Accelerator) -> dict:
+    """``{(level, space): (read, write)}`` pJ per bit at the GLB and DRAM."""
+    e = access_energies(acc)
+    return {(lvl, x): (e[(lvl, x)][0] / acc.word_bits[x], e[(lvl, x)][1] / acc.word_bits[x])
+            for lvl in ("glb", "dram") for x in DATA_SPACES}
+
+
 def transfer_weights(acc: Accelerator, level: str) -> tuple[dict, float]:
     """``(weight per data space, denominator)``: a level moves ``sum(words[x] * weight[x])``
     in ``ceil(that / denominator)`` cycles. Bandwidth in words: every word weighs 1; in bits:
@@ -487,13 +509,16 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order, o
     final_out = 0 if "O" in onchip else T.d1["O"] * T.t1["O"]
 
     e = access_energies(acc)
+    exact = _exact_energy(acc, T, onchip, dram_scale) if exact_widths(acc) else None
     by_space = {}
     comp = {"mac": macs * acc.mac_energy_pj, "rf": 0.0, "noc": 0.0, "glb": 0.0, "dram": 0.0}
     for x in DATA_SPACES:
         ex = 0.0
         for lvl in ("rf", "glb", "dram"):
             rd, wr = e[(lvl, x)]
-            if lvl == "dram" and x == "O":
+            if exact is not None and lvl != "rf":
+                v = exact[(lvl, x)]
+            elif lvl == "dram" and x == "O":
                 v = (acc_count[lvl][x]["reads"] * rd + (acc_count[lvl][x]["writes"] - final_out) * wr
                      + final_out * e[("dram", "I")][1])
             else:
@@ -516,7 +541,10 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order, o
             c = acc_count[lvl]
             return ((c["W"]["reads"] + c["W"]["writes"]) * w["W"] + (c["I"]["reads"] + c["I"]["writes"]) * w["I"]
                     + (c["O"]["reads"] + c["O"]["writes"] - final_out) * w["O"] + final_out * w["I"])
-        return sum((acc_count[lvl][x]["reads"] + acc_count[lvl][x]["writes"]) * w[x] for x in DATA_SPACES)
+        v = sum((acc_count[lvl][x]["reads"] + acc_count[lvl][x]["writes"]) * w[x] for x in DATA_SPACES)
+        if lvl == "glb" and acc.narrow_outputs_at == "glb":  # finished outputs at the activation width
+            v -= _glb_final_words(T, onchip) * (w["O"] - w["I"])
+        return v
 
     # start-up (the first DRAM-side tiles of weights and inputs) and tail (the last tile of
     # final outputs) are not overlapped with compute; the rest of the DRAM traffic is
@@ -547,6 +575,53 @@ def evaluate_mapping(layer: Layer, acc: Accelerator, temporal, spatial, order, o
                 startup_cycles=startup, tail_cycles=tail, energy_pj=energy,
                 energy_by_component=comp, energy_by_space=by_space, accesses=acc_count,
                 utilization=macs / (cycles * acc.num_pes), bound=bound, clock_mhz=acc.clock_mhz)
+
+
+def _glb_final_words(T: _Tiles, onchip) -> float:
+    """Finished output words the GLB takes in (the last drain of each array tile) and hands on
+    to DRAM (the last visit of each GLB tile)."""
+    return T.d0["O"] * T.foot["O"] + (0 if "O" in onchip else T.d1["O"] * T.t1["O"])
+
+
+def _exact_energy(acc: Accelerator, T: _Tiles, onchip, dram_scale) -> dict:
+    """GLB and DRAM energy per data space when widths matter per transfer (``exact_widths``):
+    every refill or drain of a tile is one transfer, paying whole accesses of ``access_bits``;
+    finished outputs move at the activation width from the level ``narrow_outputs_at`` on.
+    Same terms, in the same order, as the batch kernel."""
+    pb = per_bit_energies(acc)
+    bits = acc.word_bits
+    out = {}
+    for x in DATA_SPACES:
+        ag, ad = acc.glb.access_bits_of(x), acc.dram.access_bits_of(x)
+        foot, t1 = T.foot[x], T.t1[x]
+        f0, d0, f1, d1 = T.f0[x], T.d0[x], T.f1[x], T.d1[x]
+        held = acc.glb.holds(x)
+        b = bits[x]
+        if x in ("W", "I"):
+            scale = (dram_scale or {}).get(x, 1)
+            off = x in onchip
+            g_r = chunk_bits(f0, foot, b, ag) if held else 0.0
+            g_w = chunk_bits(f1, t1, b, ag) * scale if held and not off else 0.0
+            d_r = 0.0 if off else chunk_bits(f1, t1, b, ad) * scale
+            out[("glb", x)] = g_r * pb[("glb", x)][0] + g_w * pb[("glb", x)][1]
+            out[("dram", x)] = d_r * pb[("dram", x)][0]
+            continue
+        bf = bits["I"] if acc.narrow_outputs_at == "glb" else b
+        off = "O" in onchip
+        g_w = g_r = 0.0
+        if held:
+            g_w = chunk_bits(f0 - d0, foot, b, ag) + chunk_bits(d0, foot, bf, ag)
+            g_r = chunk_bits(f0 - d0, foot, b, ag)
+            if not off:
+                g_w += chunk_bits(f1 - d1, t1, b, ag)
+                g_r += chunk_bits(f1 - d1, t1, b, ag) + chunk_bits(d1, t1, bf, ag)
+        d_r = d_w = d_f = 0.0
+        if not off:
+            d_r = d_w = chunk_bits(f1 - d1, t1, b, ad)
+            d_f = chunk_bits(d1, t1, bits["I"], ad)
+        out[("glb", x)] = g_r * pb[("glb", x)][0] + g_w * pb[("glb", x)][1]
+        out[("dram", x)] = d_r * pb[("dram", x)][0] + d_w * pb[("dram", x)][1] + d_f * pb[("dram", "I")][1]
+    return out
 
 
 # ---- lower bound ---------------------------------------------------------------------------
@@ -582,7 +657,10 @@ def lower_bound(layer: Layer, acc: Accelerator) -> LowerBound:
     energy += layer.macs * (sum(rf_reads) + (e[("rf", "O")][1] if acc.rf.holds("O") else 0.0))
     for x in DATA_SPACES:
         dram = e[("dram", "I")][1] if x == "O" else e[("dram", x)][0]  # final outputs: activation width
-        energy += comp[x] * (dram + (sum(e[("glb", x)]) if acc.glb.holds(x) else 0.0))
+        glb = sum(e[("glb", x)]) if acc.glb.holds(x) else 0.0
+        if x == "O" and acc.narrow_outputs_at == "glb":
+            glb *= acc.word_bits["I"] / acc.word_bits["O"]
+        energy += comp[x] * (dram + glb)
     words = sum(comp.values())
     w, bw = transfer_weights(acc, "dram")
     cycles = max(-(-layer.macs // acc.num_pes), math.ceil((comp["W"] * w["W"] + comp["I"] * w["I"]

@@ -16,7 +16,8 @@ from numba import njit, prange
 
 from models.layer import DATA_SPACES, DIMS, RELEVANT, Layer
 
-from .cost import BOUNDS, COMPONENTS, REASONS, access_energies, touched_tables, transfer_weights
+from .cost import (BOUNDS, COMPONENTS, REASONS, access_energies, exact_widths, per_bit_energies, touched_tables,
+                   transfer_weights)
 from .spec import Accelerator
 
 COLUMNS = ("reason", "cycles", "energy_pj", "edp", "utilization", "bound", "compute_cycles",
@@ -67,16 +68,26 @@ def hw_arrays(acc: Accelerator) -> dict:
             wt[li] = [w[x] for x in DATA_SPACES]
             bw[li] = den
     bits = np.array([acc.word_bits[x] for x in DATA_SPACES], dtype=np.float64)
+    # exact widths (cost._exact_energy): access bits and per-bit energies of [glb, dram][space]
+    ab = np.zeros((2, 3))
+    pb = np.zeros((2, 2, 3))
+    pbe = per_bit_energies(acc)
+    for li, lvl in enumerate(("glb", "dram")):
+        for j, x in enumerate(DATA_SPACES):
+            ab[li, j] = acc.level(lvl).access_bits_of(x) or 0.0
+            pb[li, 0, j], pb[li, 1, j] = pbe[(lvl, x)]
     # scal: MAC energy, #PEs, #array dims, stationary data space of the array timing (-1: none),
-    # cycles per fold, single-buffered RF, single-buffered GLB, double-buffered RF, GLB
+    # cycles per fold, single-buffered RF, single-buffered GLB, double-buffered RF, GLB, exact
+    # widths, finished outputs narrowed at the GLB
     st = acc.timing.stationary
     scal = np.array([acc.mac_energy_pj, float(acc.num_pes), float(len(acc.array)),
                      float(DATA_SPACES.index(st)) if st is not None else -1.0,
                      float(acc.timing.fold_overhead(acc.array)),
                      float(acc.rf.buffering == "single"), float(acc.glb.buffering == "single"),
-                     float(acc.rf.buffering == "double"), float(acc.glb.buffering == "double")])
+                     float(acc.rf.buffering == "double"), float(acc.glb.buffering == "double"),
+                     float(exact_widths(acc)), float(acc.narrow_outputs_at == "glb")])
     return {"allowed": allowed, "asize": asize, "caps": caps, "held": held, "en": en, "wt": wt, "bw": bw,
-            "bits": bits, "scal": scal, "stores_padding": acc.stores_padding}
+            "bits": bits, "scal": scal, "ab": ab, "pb": pb, "stores_padding": acc.stores_padding}
 
 
 def layer_array(layer: Layer, stores_padding: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -163,11 +174,49 @@ def _capacity(li, c, fills, held, caps, bits, double):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out,
+def _chunk_bits(n, size, b, a):
+    """``cost.chunk_bits``: bits whose energy ``n`` transfers of ``size`` words cost."""
+    if a > 0.0:
+        return n * (math.ceil(size * b / a) * a)
+    return n * (size * b)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _exact_energy(fill0, dist0, fill1, dist1, ft, t1, held, bits, ab, pb, narrow, ee):
+    """``cost._exact_energy`` (layer on its own: nothing on chip): ``ee[0, x]`` GLB, ``ee[1, x]``
+    DRAM energy of data space x."""
+    for x in range(2):
+        f0 = fill0[x]; f1 = fill1[x]
+        g_r = 0.0; g_w = 0.0
+        if held[1, x]:
+            g_r = _chunk_bits(f0, ft[x], bits[x], ab[0, x])
+            g_w = _chunk_bits(f1, t1[x], bits[x], ab[0, x])
+        d_r = _chunk_bits(f1, t1[x], bits[x], ab[1, x])
+        ee[0, x] = g_r * pb[0, 0, x] + g_w * pb[0, 1, x]
+        ee[1, x] = d_r * pb[1, 0, x]
+    f0 = fill0[2]; d0 = dist0[2]; f1 = fill1[2]; d1 = dist1[2]
+    b = bits[2]
+    bf = bits[1] if narrow else b
+    a = ab[0, 2]
+    g_w = 0.0; g_r = 0.0
+    if held[1, 2]:
+        g_w = _chunk_bits(f0 - d0, ft[2], b, a) + _chunk_bits(d0, ft[2], bf, a)
+        g_r = _chunk_bits(f0 - d0, ft[2], b, a)
+        g_w += _chunk_bits(f1 - d1, t1[2], b, a)
+        g_r += _chunk_bits(f1 - d1, t1[2], b, a) + _chunk_bits(d1, t1[2], bf, a)
+    d_r = _chunk_bits(f1 - d1, t1[2], b, ab[1, 2])
+    d_w = d_r
+    d_f = _chunk_bits(d1, t1[2], bits[1], ab[1, 2])
+    ee[0, 2] = g_r * pb[0, 0, 2] + g_w * pb[0, 1, 2]
+    ee[1, 2] = d_r * pb[1, 0, 2] + d_w * pb[1, 1, 2] + d_f * pb[1, 1, 1]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, ab, pb, rel, out,
               work):
     # work arrays: extents (RF, array footprint, GLB, spatial only), traffic tiles of the
     # same, capacity tiles (RF, GLB), fills and distinct tiles (RF, GLB), accesses
-    e0, es, e1, ev, t0, ft, t1, tv, first, c0, c1, fill0, dist0, fill1, dist1, acc = work
+    e0, es, e1, ev, t0, ft, t1, tv, first, c0, c1, fill0, dist0, fill1, dist1, acc, ee = work
     # ---- structure and coverage ----
     for l in range(3):
         seen = 0
@@ -346,15 +395,23 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
     # ---- energy (same summation order as the scalar path) ----
     c_mac = macs * scal[0]
     c_rf = 0.0; c_noc = 0.0; c_glb = 0.0; c_dram = 0.0
+    exact = scal[9] > 0.0
+    if exact:
+        _exact_energy(fill0, dist0, fill1, dist1, ft, t1, held, bits, ab, pb, scal[10] > 0.0, ee)
     for x in range(3):
         ex = 0.0
         v = acc[x, 0] * en[0, 0, x] + acc[x, 1] * en[0, 1, x]
         c_rf += v
         ex += v
-        v = acc[x, 2] * en[1, 0, x] + acc[x, 3] * en[1, 1, x]
+        if exact:
+            v = ee[0, x]
+        else:
+            v = acc[x, 2] * en[1, 0, x] + acc[x, 3] * en[1, 1, x]
         c_glb += v
         ex += v
-        if x == 2:
+        if exact:
+            v = ee[1, x]
+        elif x == 2:
             v = acc[x, 4] * en[2, 0, x] + (acc[x, 5] - final) * en[2, 1, x] + final * en[2, 1, 1]
         else:
             v = acc[x, 4] * en[2, 0, x] + acc[x, 5] * en[2, 1, x]
@@ -377,6 +434,8 @@ def _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bit
         mv_gb += (acc[x, 2] + acc[x, 3]) * wt[1, x]
         gw += acc[x, 2] + acc[x, 3]
         dw += acc[x, 4] + acc[x, 5]
+    if scal[10] > 0.0:  # finished outputs at the activation width from the GLB on
+        mv_gb -= (dist0[2] * ft[2] + final) * (wt[1, 2] - wt[1, 1])
     mv_dr = ((acc[0, 4] + acc[0, 5]) * wt[2, 0] + (acc[1, 4] + acc[1, 5]) * wt[2, 1]
              + (acc[2, 4] + acc[2, 5] - final) * wt[2, 2] + final * wt[2, 1])
     t_rf = 0
@@ -440,7 +499,7 @@ def _scratch():
             np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3),
             np.zeros(3, np.int64), np.zeros(3, np.int64),
             np.zeros(3, np.int64), np.zeros(3, np.int64), np.zeros(3, np.int64), np.zeros(3, np.int64),
-            np.zeros((3, 7)))
+            np.zeros((3, 7)), np.zeros((2, 3)))
 
 
 # Compiled without numba's reference counting (``_nrt=False``): inlining ``_eval_one`` and its
@@ -458,24 +517,25 @@ def _without_refcounts() -> dict:
 
 
 @njit(cache=True, error_model="numpy", **_without_refcounts())
-def _eval_range(lo, hi, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out,
-                work):
+def _eval_range(lo, hi, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, ab, pb, rel,
+                out, work):
     ncol = out.shape[1]
     for b in range(lo, hi):
         for j in range(ncol):  # invalid rows keep zeros past the reason; valid rows write every column
             out[b, j] = 0.0
-        _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out, work)
+        _eval_one(b, T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, ab, pb, rel, out,
+                  work)
 
 
 # Parallel lowering blocks LLVM's optimizations of the loop body, so the parallel loop only
 # hands out chunks and each chunk runs the serially compiled ``_eval_range``.
 @njit(cache=True, parallel=True, error_model="numpy")
-def _eval_batch(T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, rel, out):
+def _eval_batch(T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, ab, pb, rel, out):
     B = T.shape[0]
     nchunks = (B + _CHUNK - 1) // _CHUNK
     for c in prange(nchunks):
         _eval_range(c * _CHUNK, min(B, (c + 1) * _CHUNK), T, S, O, lay, layf, allowed, asize, caps, held,
-                    en, wt, bw, bits, scal, rel, out, _scratch())
+                    en, wt, bw, bits, scal, ab, pb, rel, out, _scratch())
 
 
 def evaluate_batch(layer: Layer, acc: Accelerator | dict, T, S, O, out=None) -> np.ndarray:
@@ -496,7 +556,7 @@ def evaluate_batch(layer: Layer, acc: Accelerator | dict, T, S, O, out=None) -> 
         out[T.shape[0]:] = 0.0
     lay, layf = _layer_arrays(layer, hw["stores_padding"])
     _eval_batch(T, S, O, lay, layf, hw["allowed"], hw["asize"], hw["caps"], hw["held"], hw["en"], hw["wt"],
-                hw["bw"], hw["bits"], hw["scal"], _REL_BITS, out)
+                hw["bw"], hw["bits"], hw["scal"], hw["ab"], hw["pb"], _REL_BITS, out)
     return out
 
 

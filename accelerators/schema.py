@@ -31,6 +31,7 @@ MIN_BW, MAX_BW = 1e-6, 1e12          # bandwidth, in the unit of the field given
 MAX_ENERGY_PJ = 1e6                  # energy of one access, MAC or NoC transfer (1 uJ)
 MIN_CLOCK_MHZ, MAX_CLOCK_MHZ = 1e-3, 1e5   # 1 kHz to 100 GHz
 MAX_WORD_BITS = 64                   # width of one word of a data space
+MAX_ACCESS_BITS = 65_536             # width of one physical access of a memory level
 MAX_FOLD_CYCLES = 1_000_000          # array_timing preload_cycles and setup_cycles
 MAX_NAME_CHARS = 200                 # name fields
 MAX_NOTES_CHARS = 10_000             # free-text notes
@@ -42,6 +43,7 @@ MAX_EXPONENT = 2.0                   # mac_bits_exponent and scaling_exponent
 
 TIMING_KINDS: tuple[str, ...] = ("ideal", "systolic", "multicast")
 BUFFERING: tuple[str, ...] = ("double", "single")
+NARROW_AT: tuple[str, ...] = ("dram", "glb")
 # bandwidth fields and the bits in one unit of each (unused for words)
 BW_FIELDS = {"bw_words_per_cycle": 1, "bw_bytes_per_cycle": 8, "bw_bits_per_cycle": 1}
 
@@ -272,6 +274,16 @@ class SplitCapacitySpec(Spec):
     O: CapacityInt = None  # noqa: E741
 
 
+class SplitAccessBitsSpec(Spec):
+    """Access width per data space (separate memories with their own ports)."""
+
+    _key_kind: ClassVar[str] = "data space"
+
+    W: number(1, MAX_ACCESS_BITS, integer=True, unit="bits") = None
+    I: number(1, MAX_ACCESS_BITS, integer=True, unit="bits") = None  # noqa: E741
+    O: number(1, MAX_ACCESS_BITS, integer=True, unit="bits") = None  # noqa: E741
+
+
 class SplitEnergySpec(Spec):
     """pJ per 16-bit word of each data space; a space left out costs nothing."""
 
@@ -298,7 +310,18 @@ def _energy(v, info):
     return check_number(v, info.field_name, 0, MAX_ENERGY_PJ, unit="pJ")
 
 
+def _access_bits(v, info):
+    """Bits of one physical access, or a mapping of data space to bits (returned as a dict)."""
+    if v is None:
+        return None
+    if isinstance(v, dict):
+        split = SplitAccessBitsSpec.model_validate(v)
+        return {x: getattr(split, x) for x in DATA_SPACES if x in v}
+    return check_number(v, info.field_name, 1, MAX_ACCESS_BITS, integer=True, unit="bits")
+
+
 Capacity = Annotated[Any, PlainValidator(_capacity)]
+AccessBits = Annotated[Any, PlainValidator(_access_bits)]
 LevelEnergy = Annotated[Any, PlainValidator(_energy)]
 _BW_UNITS = {"bw_words_per_cycle": "words per cycle", "bw_bytes_per_cycle": "bytes per cycle",
              "bw_bits_per_cycle": "bits per cycle"}
@@ -320,6 +343,7 @@ class OnChipLevelSpec(Spec):
     write_energy_pj: LevelEnergy = None
     bypass: Annotated[tuple, PlainValidator(_spaces)] = ()
     buffering: one_of(BUFFERING, "buffering", "must be one of") = "double"
+    access_bits: AccessBits = None
 
     @classmethod
     def _presence(cls, data: dict) -> None:
@@ -356,6 +380,12 @@ class OnChipLevelSpec(Spec):
             if sum(self.capacity_bytes.values()) > MAX_CAPACITY_BYTES:
                 raise ValueError(f"capacity_bytes: {sum(self.capacity_bytes.values()):,} bytes in all; "
                                  f"accepted at most {MAX_CAPACITY_BYTES:,}")
+        if isinstance(self.access_bits, dict):
+            if not self.access_bits:
+                raise ValueError("access_bits: give the bits of at least one data space (or one integer)")
+            both = sorted(bypass & set(self.access_bits))
+            if both:
+                raise ValueError(f"{both} both bypassed and given access_bits")
         if len(bypass) == len(DATA_SPACES):
             raise ValueError("bypass: a level that holds no data space should be left out; it bypasses W, I and O")
         return self
@@ -423,6 +453,7 @@ class AcceleratorSpec(Spec):
     array: Annotated[list[ArrayDimSpec], BeforeValidator(_array_list), AfterValidator(_total_pes)]
     array_timing: Optional[TimingSpec] = None
     stores_padding: Flag = False
+    narrow_outputs_at: one_of(NARROW_AT, "narrow_outputs_at", "must be one of") = "dram"
     rf: OnChipLevelSpec
     glb: OnChipLevelSpec
     dram: DramLevelSpec
@@ -430,6 +461,15 @@ class AcceleratorSpec(Spec):
     noc_energy_pj: Energy = None
     energy_table: Annotated[Optional[str], PlainValidator(_table_ref)] = None
     notes: Notes = ""
+
+    @model_validator(mode="after")
+    def _level_rules(self):
+        if self.rf.access_bits is not None:
+            raise ValueError("rf: access_bits: the register file is accessed one word per MAC; "
+                             "the option is for glb and dram")
+        if self.narrow_outputs_at == "glb" and "O" in self.glb.bypass:
+            raise ValueError("narrow_outputs_at: glb, but the global buffer bypasses O (it stores no outputs)")
+        return self
 
 
 # ---- energy table ----------------------------------------------------------------------------

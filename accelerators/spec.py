@@ -103,6 +103,10 @@ class MemoryLevel:
     directly). ``buffering``: ``double`` (a tile refilled during the layer takes twice its size,
     so the next one loads while the array works on it: the overlap the latency assumes) or
     ``single`` (one copy; transfers into the level wait for the array).
+    ``access_bits`` (global buffer, DRAM; an int or per data space): the width of one physical
+    access. A transfer of ``n`` words of ``b`` bits then costs ``ceil(n*b / access_bits)`` whole
+    accesses of energy (a narrow transfer pays for the full width); transfers are the refills and
+    drains of the tiles below (``docs/costmodel.md``). ``None``: energy per word moved.
     """
 
     capacity_bytes: int | None
@@ -113,6 +117,7 @@ class MemoryLevel:
     bw_bits_per_cycle: float | None = None
     bypass: tuple[str, ...] = ()
     buffering: str = "double"
+    access_bits: int | dict | None = None
     # per data space (read, write) energies per 16-bit word, when the YAML gives them per space
     # (separate physical buffers, as in ZigZag's per-operand memories); then read_energy_pj and
     # write_energy_pj hold the input's, for display
@@ -126,6 +131,12 @@ class MemoryLevel:
 
     def holds(self, space: str) -> bool:
         return space not in self.bypass
+
+    def access_bits_of(self, space: str) -> int | None:
+        """Bits of one physical access serving ``space`` (``None``: energy per word)."""
+        if isinstance(self.access_bits, dict):
+            return self.access_bits.get(space)
+        return self.access_bits
 
     def to_dict(self):
         d = asdict(self)
@@ -142,6 +153,8 @@ class MemoryLevel:
             d["bypass"] = list(self.bypass)
         if self.buffering == "double":
             d.pop("buffering")
+        if d["access_bits"] is None:
+            d.pop("access_bits")
         by_space = d.pop("energy_by_space")
         if by_space is not None:
             d["read_energy_pj"] = {x: by_space[x][0] for x in DATA_SPACES}
@@ -165,6 +178,10 @@ class Accelerator:
     timing: ArrayTiming = field(default_factory=ArrayTiming)
     # zero padding is generated on chip (never stored or moved) unless the accelerator stores it
     stores_padding: bool = False
+    # the innermost level that stores finished outputs at the activation width (word_bits I):
+    # "dram" (narrowed on the way off chip) or "glb" (a requantization unit between the array
+    # and the global buffer, as TPU v1's activation pipeline); partial sums keep word_bits O
+    narrow_outputs_at: str = "dram"
 
     # ---- derived ------------------------------------------------------------------------
     @property
@@ -198,6 +215,7 @@ class Accelerator:
             "array": [a.to_dict() for a in self.array],
             **({"array_timing": self.timing.to_dict()} if self.timing.kind != "ideal" else {}),
             **({"stores_padding": True} if self.stores_padding else {}),
+            **({"narrow_outputs_at": self.narrow_outputs_at} if self.narrow_outputs_at != "dram" else {}),
             "rf": self.rf.to_dict(),
             "glb": self.glb.to_dict(),
             "dram": self.dram.to_dict(),
@@ -230,7 +248,8 @@ def _level(spec: OnChipLevelSpec, name: str, table) -> MemoryLevel:
         rd = wr = table.access_energy_pj(name, cap)
     return MemoryLevel(capacity_bytes=cap, bw_words_per_cycle=bw, read_energy_pj=rd,
                        write_energy_pj=wr, split_bytes=split, bw_bits_per_cycle=bits,
-                       bypass=spec.bypass, buffering=spec.buffering, energy_by_space=by_space)
+                       bypass=spec.bypass, buffering=spec.buffering, access_bits=spec.access_bits,
+                       energy_by_space=by_space)
 
 
 def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
@@ -266,6 +285,7 @@ def accelerator_from_dict(d: dict, source: str = "accelerator") -> Accelerator:
         notes=spec.notes.strip(),
         timing=timing,
         stores_padding=spec.stores_padding,
+        narrow_outputs_at=spec.narrow_outputs_at,
     )
 
 

@@ -43,15 +43,24 @@ def accelerators_(draw):
             return {"bw_bits_per_cycle": words * draw(st.sampled_from([4, 8, 16, 24]))}
         return {"bw_words_per_cycle": words}
 
+    def access(choices):  # one physical access width, per data space, or none
+        if draw(st.booleans()):
+            return {}
+        if draw(st.booleans()):
+            return {"access_bits": draw(st.sampled_from(choices))}
+        return {"access_bits": {x: draw(st.sampled_from(choices)) for x in "WIO" if x not in glb_bypass}}
+
+    narrow = "dram" if "O" in glb_bypass else draw(st.sampled_from(["dram", "glb"]))
     return accelerator_from_dict({
-        "name": "rand", "clock_mhz": 200,
+        "name": "rand", "clock_mhz": 200, "narrow_outputs_at": narrow,
         "word_bits": draw(st.sampled_from([8, 16, {"W": 8, "I": 8, "O": 32}, {"W": 4, "I": 8, "O": 24}])),
         "array": array, "array_timing": timing, "stores_padding": draw(st.booleans()),
         "rf": {"capacity_bytes": rf_cap, **bandwidth(draw(st.sampled_from([None, 2, 8]))),
                "bypass": rf_bypass, "buffering": draw(st.sampled_from(["double", "single"]))},
         "glb": {"capacity_bytes": draw(st.integers(4096, 1 << 20)), **bandwidth(draw(st.sampled_from([1, 4, 32]))),
-                "bypass": glb_bypass, "buffering": draw(st.sampled_from(["double", "single"]))},
-        "dram": bandwidth(draw(st.sampled_from([0.5, 2, 16]))),
+                "bypass": glb_bypass, "buffering": draw(st.sampled_from(["double", "single"])),
+                **access([8, 24, 64, 256])},
+        "dram": {**bandwidth(draw(st.sampled_from([0.5, 2, 16]))), **access([64, 512])},
     })
 
 
@@ -146,6 +155,14 @@ def test_invariants(case):
     single = replace(acc, rf=replace(acc.rf, buffering="single"), glb=replace(acc.glb, buffering="single"))
     c3 = evaluate_mapping(layer, single, T, S, O)
     assert c3.valid and c3.cycles >= c.cycles and c3.energy_pj == c.energy_pj
+    # whole accesses never cost less energy than the bits moved, and change no latency
+    per_word = replace(acc, glb=replace(acc.glb, access_bits=None), dram=replace(acc.dram, access_bits=None))
+    c4 = evaluate_mapping(layer, per_word, T, S, O)
+    assert c4.energy_pj <= c.energy_pj * (1 + 1e-12) and c4.cycles == c.cycles
+    # finished outputs narrowed from the GLB on never cost more energy or time than off chip only
+    if acc.narrow_outputs_at == "glb":
+        late = evaluate_mapping(layer, replace(acc, narrow_outputs_at="dram"), T, S, O)
+        assert c.energy_pj <= late.energy_pj * (1 + 1e-12) and c.cycles <= late.cycles
     # storing the zero padding never moves fewer words
     if not acc.stores_padding:
         stored = evaluate_mapping(layer, replace(acc, stores_padding=True), T, S, O)

@@ -277,3 +277,102 @@ def test_bad_storage_yaml_is_one_error_line_from_the_cli(tmp_path, capsys, level
     assert main(["accelerators", "show", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("codesign: error:") and f"{level}" in err[0]
+
+
+def test_whole_accesses_at_the_global_buffer():
+    # GLB accesses 64 bits wide (four 16-bit words). W and I move in multiples of four words
+    # (W: one 36-word fill and one 36-word read; I: one 32-word fill, four reads of 12 words), so
+    # they cost what they did. O: each of the 4 drains from the array is 2 words (the K = 2 PEs'
+    # outputs of one pixel) but pays a whole access of 4, so 16 words of energy for 8 moved;
+    # the 8 outputs sent to DRAM in one transfer take 2 accesses, 8 words. GLB O energy
+    # (16 + 8) x 6 = 144 pJ instead of 96: 17372 + 48 = 17420 pJ. Latency is unchanged.
+    c, row = both(LAYER, _acc(glb={"access_bits": 64}), *WS)
+    assert c.energy_by_component["glb"] == 1008 + 48 and c.energy_pj == 17420 and c.cycles == 55
+    assert c.accesses["glb"]["O"] == {"reads": 8, "writes": 8}  # words moved, not accesses
+    _agree(c, row)
+    # per data space: only the output memory's accesses are wide, the same 48 pJ
+    assert evaluate_mapping(LAYER, _acc(glb={"access_bits": {"O": 64}}), *WS).energy_pj == 17420
+
+
+def test_whole_accesses_at_dram():
+    # DRAM bursts of 256 bits (16 words): W 36 words = 576 bits -> 3 bursts (768 bits, 48 words:
+    # +12 x 200 = 2400 pJ); I 32 words = 2 bursts exactly; O 8 final words = 128 bits -> 1 burst
+    # (16 words: +8 x 200 = 1600 pJ). 17372 + 4000 = 21372 pJ.
+    c, row = both(LAYER, _acc(dram={"access_bits": 256}), *WS)
+    assert c.energy_by_component["dram"] == 15200 + 4000 and c.energy_pj == 21372
+    _agree(c, row)
+
+
+def _narrow_acc(narrow, glb_bits):
+    d = toy_acc(["K"], ["C"]).to_dict()
+    d["word_bits"] = {"W": 8, "I": 8, "O": 32}
+    d["dram"] = {"bw_bits_per_cycle": 64, "read_energy_pj": 200, "write_energy_pj": 200}
+    d["glb"] = {"capacity_bytes": 1024, "bw_bits_per_cycle": glb_bits, "read_energy_pj": 6, "write_energy_pj": 6}
+    return accelerator_from_dict({**d, "narrow_outputs_at": narrow})
+
+
+def test_finished_outputs_narrowed_at_the_global_buffer():
+    # The widths case of test_word_widths_with_bandwidth_in_bits (W, I 8 bits, O 32): all 16
+    # GLB output accesses (8 drains in, 8 reads out to DRAM) carry finished outputs (no
+    # reduction loop above the RF). Stored at the activation width from the GLB on, they cost
+    # 16 x 6 x 8/16 = 48 pJ instead of 16 x 6 x 32/16 = 192: GLB 648 - 144 = 504, total 9262.
+    # With a 16-bit/cycle GLB the GLB is the roof: W 72 x 8 + I 80 x 8 + O 16 x 32 = 1728 bits
+    # = 108 cycles; narrowed, O is 16 x 8: 1344 bits = 84 cycles. Cycles 9 + 108 + 1 = 118 and
+    # 9 + 84 + 1 = 94 (start-up 9, tail 1 as in the widths test).
+    late, early = (both(LAYER, _narrow_acc(n, 16), *WS) for n in ("dram", "glb"))
+    assert late[0].energy_by_component["glb"] == 648 and early[0].energy_by_component["glb"] == 504
+    assert (late[0].energy_pj, early[0].energy_pj) == (9406, 9262)
+    assert (late[0].cycles, early[0].cycles) == (118, 94) and early[0].bound == "glb"
+    for c, row in (late, early):
+        _agree(c, row)
+    # the lower bound counts each output once in and once out of the GLB at the narrow width
+    assert lower_bound(LAYER, _narrow_acc("glb", 16)).energy_pj == lower_bound(LAYER, _narrow_acc("dram", 16)).energy_pj - 144
+
+
+def test_only_finished_outputs_are_narrowed():
+    # The spill case of test_spilled_partial_sums_move_at_their_width with a 1 kB GLB: DRAM loops
+    # P (inner), C (outer), GLB loop Q, K = 2 on the array. Each PE's output tile is drained
+    # f0 = Q2 x P2 x C2 = 8 times, 4 of them final: the GLB takes in 4 x 2 = 8 partial and 8
+    # final words from the array and 8 partial words back from DRAM (24 writes); it sends 8
+    # partial words back into the array, 8 partial words out to DRAM and 8 final words out (24
+    # reads). At 6 pJ per 16 bits (0.375 pJ/bit), all at 32 bits: 48 x 32 x 0.375 = 576 pJ;
+    # narrowed: 32 partial words x 32 bits + 16 final words x 8 bits = 1152 bits -> 432 pJ.
+    T, S, O = mapping({"R": 3, "S": 3}, {"Q": 2}, {"P": 2, "C": 2}, [{"K": 2}], ["SR", "Q", "PC"])
+    out = {}
+    for n in ("dram", "glb"):
+        d = _narrow_acc(n, 64).to_dict()
+        d["array"] = [{"size": 2, "loops": ["K"]}]
+        c, row = both(LAYER, accelerator_from_dict(d), T, S, O)
+        assert c.accesses["glb"]["O"] == {"reads": 24, "writes": 24}
+        _agree(c, row)
+        out[n] = c
+    assert out["dram"].energy_by_component["glb"] - out["glb"].energy_by_component["glb"] == 576 - 432
+    assert out["dram"].energy_by_component["dram"] == out["glb"].energy_by_component["dram"]
+
+
+@pytest.mark.parametrize("extra, msg", [
+    ({"rf": {"access_bits": 64}}, "register file is accessed one word per MAC"),
+    ({"glb": {"access_bits": 0}}, "access_bits"),
+    ({"glb": {"access_bits": {"X": 64}}}, "data space"),
+    ({"glb": {"bypass": ["W"], "access_bits": {"W": 64}}}, "both bypassed and given access_bits"),
+    ({"glb": {"bypass": ["O"]}, "narrow_outputs_at": "glb"}, "bypasses O"),
+    ({"narrow_outputs_at": "rf"}, "narrow_outputs_at 'rf' must be one of dram, glb"),
+])
+def test_bad_access_widths_are_one_clear_error(extra, msg):
+    d = toy_acc(["K"], ["C"]).to_dict()
+    for k, v in extra.items():
+        d[k] = {**d[k], **v} if isinstance(v, dict) else v
+    with pytest.raises(AcceleratorError, match=msg):
+        accelerator_from_dict(d)
+
+
+def test_access_widths_round_trip_through_yaml():
+    d = toy_acc(["K"], ["C"]).to_dict()
+    d["glb"] = {**d["glb"], "access_bits": {"W": 64, "O": 128}}
+    d["dram"] = {**d["dram"], "access_bits": 512}
+    d["narrow_outputs_at"] = "glb"
+    acc = accelerator_from_dict(d)
+    again = accelerator_from_dict(acc.to_dict())
+    assert again == acc and again.fingerprint() == acc.fingerprint()
+    assert again.fingerprint() != toy_acc(["K"], ["C"]).fingerprint()
+    assert again.glb.access_bits_of("O") == 128 and again.glb.access_bits_of("I") is None

@@ -48,14 +48,20 @@ BITS = {"W": 8, "I": 8, "O": 16}
 LATENCY_SLACK = 0.05
 
 
-def _port_bits(mem: dict, operand_mem: str, kind: str) -> int:
+def _port_bits(mem: dict, operand_mem: str, kind: str, key: str = "bw_max_bits") -> int:
     """Width of the port that serves ``operand_mem`` (ZigZag's I1/I2/O names) for reads toward
-    the array (``kind='read'``) or writes from above (``'write'``)."""
+    the array (``kind='read'``) or writes from above (``'write'``); ``key='bw_min_bits'``: the
+    narrowest access that port makes (ZigZag charges a transfer whole accesses of it)."""
     tag = f"{operand_mem},{'tl' if kind == 'read' else 'fh'}"
     for p in mem["ports"]:
         if tag in p["allocation"]:
-            return int(p["bw_max_bits"])
-    return int(mem["ports"][0]["bw_max_bits"])
+            return int(p[key])
+    return int(mem["ports"][0][key])
+
+
+def _access_bits(mem: dict, space: str) -> int:
+    op = mem["mem_operands"][mem["operands"].index(space)]
+    return _port_bits(mem, op, "read", "bw_min_bits")
 
 
 def _energies(mem: dict, space: str) -> tuple[float, float]:
@@ -105,11 +111,13 @@ def accelerator(name: str, hw: dict, spatial: dict | None = None, layer: Layer |
     return accelerator_from_dict({
         "name": f"zigzag-{name}", "clock_mhz": 1000, "word_bits": dict(BITS), "array": dims,
         "rf": {**level(rf_of, shared=True), "bw_words_per_cycle": None},
-        "glb": {**level(glb_of), "bw_bits_per_cycle": glb_bits},
+        "glb": {**level(glb_of), "bw_bits_per_cycle": glb_bits,
+                "access_bits": {x: _access_bits(m, x) for x, m in glb_of.items() if m is not None}},
         "dram": {"bw_bits_per_cycle": max(p["bw_max_bits"] for p in dram["ports"]),
+                 "access_bits": {x: _access_bits(dram, x) for x in DATA_SPACES},
                  "read_energy_pj": {x: _energies(dram, x)[0] for x in DATA_SPACES},
                  "write_energy_pj": {x: _energies(dram, x)[1] for x in DATA_SPACES}},
-        "mac_energy_pj": hw["mac_energy_pj"], "noc_energy_pj": 0.0,
+        "mac_energy_pj": hw["mac_energy_pj"], "noc_energy_pj": 0.0, "narrow_outputs_at": "glb",
         "notes": f"ZigZag {name} translated for validation",
     })
 

@@ -30,6 +30,24 @@ def test_tpu_like_translation_by_hand():
     assert acc.dram.bw_bits_per_cycle == 64 and acc.dram.energies("W") == pytest.approx((175, 187.5))
     assert [a.size for a in acc.array] == [32, 32] and acc.array[0].loops == ("K",) and acc.array[1].loops == ("C",)
     assert acc.word_bits == {"W": 8, "I": 8, "O": 16} and acc.noc_energy_pj == 0
+    # the SRAM's ports move 2048 bits but access 64 at the least (ZigZag's bandwidth_min), DRAM 64;
+    # finished outputs are 8-bit (ZigZag's O_final) from the SRAM on
+    assert acc.glb.access_bits == {"I": 64, "O": 64} and acc.dram.access_bits == {"W": 64, "I": 64, "O": 64}
+    assert acc.narrow_outputs_at == "glb"
+
+
+def test_narrow_transfers_pay_whole_sram_accesses_as_in_zigzag():
+    # mbv2.dw112 on tpu_like: the fixed K x C unrolling leaves one PE busy, which takes one 8-bit
+    # input per MAC straight from the SRAM (no input register). ZigZag charges each a whole 64-bit
+    # access: 3,612,672 x 64 / 2048 = 112,896 full-port reads x 416.16 pJ = 46.98 uJ of the
+    # layer's 126.42 uJ (47.58 with the SRAM's input writes). Charged per 8-bit word it was 6.4.
+    layer = LAYERS["mbv2.dw112"]
+    rec = _record("tpu_like", "mbv2.dw112")
+    assert rec["accesses"]["I"]["sram_2MB"]["reads"] == 3_612_672 * 64 // 2048
+    acc = zc.accelerator("tpu_like", DATA["hardware"]["tpu_like"], rec["spatial_mapping"], layer)
+    c = zc.best_near_fastest(layer, acc)
+    assert c.energy_pj == pytest.approx(rec["energy_pj"]["total"], rel=0.005)
+    assert c.energy_by_space["I"] >= 3_612_672 * 416.16 * 64 / 2048
 
 
 def test_edge_tpu_like_four_dimensions_become_three():
