@@ -91,6 +91,21 @@ class HardwareSpace:
         acc = accelerator_from_dict(d)
         return acc if env.fits(acc) else None
 
+    def storage_seeds(self, shares=(0.125, 0.25, 0.5)) -> list[np.ndarray]:
+        """The baseline with its register files cut to each share of their bytes and the rest
+        given to the global buffer: under a fused schedule the buffer holds a stack's
+        intermediate tiles, so this trade-off is where the gains are (``docs/schedule.md``)."""
+        x0 = self.encode(self.base)
+        out = []
+        for f in shares:
+            x = x0.copy()
+            rf = max(RF_MIN, self.base.rf.capacity_bytes * f)
+            x[13] = math.log(rf / RF_MIN) / math.log(RF_MAX / RF_MIN)
+            x[14] = 1.0
+            if self.decode(x) is not None:
+                out.append(np.clip(x, 0.0, 1.0))
+        return out
+
     def encode(self, acc: Accelerator) -> np.ndarray:
         """A vector that decodes to (nearly) ``acc``: used to start the search at the baseline."""
         env = self.envelope

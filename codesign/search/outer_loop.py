@@ -318,6 +318,10 @@ def _make_optimizer(cfg: SearchConfig):
     param.random_state = np.random.RandomState(cfg.seed)
     opt = ng.optimizers.registry[cfg.optimizer](parametrization=param, budget=cfg.budget,
                                                 num_workers=cfg.batch)
+    # nevergrad asks its suggestions last first: the seeds, then the baseline on top
+    if cfg.schedule == "fused" and hasattr(space, "storage_seeds"):
+        for x in reversed(space.storage_seeds()[: max(0, cfg.budget - 1)]):
+            opt.suggest(x)
     if space.base is not None:  # an FPGA board may have no preset that fits
         opt.suggest(space.encode(space.base))  # the first candidate is the baseline itself
     return opt

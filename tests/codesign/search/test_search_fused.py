@@ -53,3 +53,18 @@ def test_fused_search_needs_graph_edges(tmp_path, capsys):
     rc = main(["search", "--workload", str(p), "--schedule", "fused", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert rc != 0 and "no graph edges" in err and not (tmp_path / "r").exists()
+
+
+def test_fused_search_starts_at_the_baseline_and_its_storage_trade_off(chain, tmp_path):
+    # Eyeriss: 520 B of register file per PE (528 in the space's 16-byte steps) and 108 kB of
+    # global buffer. After the baseline, the search tries the register files cut to 1/8, 1/4
+    # and 1/2 (64, 128, 256 B per PE), every freed byte in the buffer:
+    # 168 x (528 - 64) + 109,248 = 187,200 B; x (528 - 128) -> 176,448; x (528 - 256) -> 154,944.
+    out = tmp_path / "run"
+    assert main(["search", "--workload", chain, "--budget", "4", "--batch", "4", "--workers", "1",
+                 "--mapper", "heuristic", "--final-mapper", "heuristic", "--schedule", "fused",
+                 "--out", str(out), "--quiet"]) == 0
+    rows = sorted((json.loads(line) for line in (out / "journal.jsonl").read_text().splitlines()),
+                  key=lambda r: r["i"])
+    got = [(r["accelerator"]["rf"]["capacity_bytes"], r["accelerator"]["glb"]["capacity_bytes"]) for r in rows]
+    assert got == [(528, 109248), (64, 187200), (128, 176448), (256, 154944)]
