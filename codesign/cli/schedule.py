@@ -6,8 +6,10 @@ import os
 
 from models.errors import WorkloadError
 
-from ._common import MAX_RESOLUTION, emit_json, int_in, seed_arg
+from ._common import MAX_RESOLUTION, emit_json, float_in, int_in, seed_arg
 from .map import OPTIMIZER_CHOICES
+
+MIN_PEAK_KB, MAX_PEAK_KB = 0.0, 2.0 ** 30   # a bound on the peak global-buffer use
 
 OVERLAP_CHOICES = ("recompute", "cache", "recompute,cache")
 
@@ -35,7 +37,9 @@ def schedule_text(sc, baseline=None) -> str:
         b, bd = baseline, baseline.dram_words
         lines.append(f"vs layer-by-layer: EDP {b.edp / sc.edp:.2f}x better, energy {b.energy_pj / sc.energy_pj:.2f}x, "
                      f"cycles {b.cycles / sc.cycles:.2f}x, DRAM traffic "
-                     f"{(bd['weights'] + bd['activations']) / (d['weights'] + d['activations']):.2f}x less")
+                     f"{(bd['weights'] + bd['activations']) / (d['weights'] + d['activations']):.2f}x less "
+                     f"(ratios above 1 favour this schedule; peak global buffer {b.peak_glb_bytes / 1024:.1f} kB "
+                     f"layer by layer)")
     return "\n".join(lines)
 
 
@@ -59,8 +63,9 @@ def _run(args) -> int:
     net = load_network(args.workload, args.resolution)
     sm = StackMapper(net, args.accelerator, optimizer=args.optimizer, seed=args.seed)
     overlaps = tuple(args.overlap.split(","))
+    bound = None if args.max_peak_kb is None else args.max_peak_kb * 1024
     sc = search_schedule(net, sm.acc, objective=args.objective, max_layers=args.max_layers, overlaps=overlaps,
-                         mapper=sm)
+                         mapper=sm, max_peak_bytes=bound)
     base = evaluate_schedule(net, sm.acc, mapper=sm)
     if args.out:
         import yaml
@@ -84,7 +89,10 @@ def register(sub) -> None:
     p.add_argument("--accelerator", required=True, metavar="NAME|PATH", help="preset name or accelerator YAML")
     p.add_argument("--workload", required=True, metavar="NAME|PATH", help="zoo network name or a workload file")
     p.add_argument("--resolution", type=int_in(1, MAX_RESOLUTION), default=None, help="input size for zoo networks")
-    p.add_argument("--objective", default="edp", choices=SCHEDULE_OBJECTIVES)
+    p.add_argument("--objective", default="edp", choices=SCHEDULE_OBJECTIVES,
+                   help="what the schedule minimizes (memory: the peak global-buffer bytes, then EDP)")
+    p.add_argument("--max-peak-kb", type=float_in(MIN_PEAK_KB, MAX_PEAK_KB, lo_open=True), default=None, metavar="KB",
+                   help="bound on the schedule's peak global-buffer use (kB of 1,024 bytes)")
     p.add_argument("--max-layers", type=int_in(1, MAX_STACK_LAYERS), default=DEFAULT_MAX_LAYERS,
                    help=f"most layers in one stack (default {DEFAULT_MAX_LAYERS})")
     p.add_argument("--overlap", default="recompute,cache", choices=OVERLAP_CHOICES,

@@ -74,3 +74,27 @@ def test_workload_without_edges_cannot_fuse(capsys, tmp_path):
     p.write_text(json.dumps(Network("flat", [Layer.conv("a", 3, 8, 8, 3), Layer.conv("b", 8, 8, 8, 3)]).to_dict()))
     rc, _, err = run(capsys, "schedule", "--accelerator", "eyeriss", "--workload", str(p), "--optimizer", "heuristic")
     assert rc != 0 and "no graph edges" in err and len(err.strip().splitlines()) == 1
+
+
+def test_memory_objective_and_peak_bound(capsys, tmp_path):
+    from models.zoo._builder import NetBuilder
+    b = NetBuilder("chain", 8, 16)
+    entry = b.state()
+    b.conv("pw1", 24, 1).dwconv("dw", 3).conv("pw2", 8, 1).add("add", entry)
+    wl = tmp_path / "chain.json"
+    wl.write_text(json.dumps(b.build(16).to_dict()))
+    args = ["schedule", "--accelerator", "eyeriss", "--workload", str(wl), "--max-layers", "3",
+            "--optimizer", "heuristic", "--json"]
+    rc, out, _ = run(capsys, *args)
+    free = json.loads(out)["total"]
+    rc, out, _ = run(capsys, *args, "--objective", "memory")
+    least = json.loads(out)["total"]
+    assert rc == 0 and least["peak_glb_bytes"] < free["peak_glb_bytes"] and least["edp"] >= free["edp"]
+    kb = (least["peak_glb_bytes"] + free["peak_glb_bytes"]) / 2 / 1024
+    rc, out, _ = run(capsys, *args, "--max-peak-kb", f"{kb:.3f}")
+    bounded = json.loads(out)["total"]
+    assert rc == 0 and bounded["peak_glb_bytes"] <= kb * 1024 and bounded["edp"] >= free["edp"]
+    # a bound below the least reachable peak: one error line that names that peak
+    rc, out, err = run(capsys, *args, "--max-peak-kb", f"{least['peak_glb_bytes'] / 1024 * 0.9:.3f}")
+    assert rc != 0 and len(err.strip().splitlines()) == 1
+    assert f"least peak any candidate schedule reaches is {least['peak_glb_bytes'] / 1024:,.1f} kB" in err

@@ -69,3 +69,45 @@ def test_bad_search_settings(block, mapper):
         search_schedule(block, mapper.acc, objective="area", mapper=mapper)
     with pytest.raises(WorkloadError, match="max layers"):
         search_schedule(block, mapper.acc, max_layers=0, mapper=mapper)
+
+
+def _exhaustive(block, opts, bound=None):
+    """(least peak over every cover, least EDP over the covers whose peak is at most ``bound``)."""
+    least, best = None, None
+    for cover in _covers(len(block.layers)):
+        if any(c not in opts for c in cover):
+            continue
+        for choice in itertools.product(*(opts[c] for c in cover)):
+            peak = max(o.peak for o in choice)
+            least = peak if least is None else min(least, peak)
+            if bound is None or peak <= bound:
+                e, d = sum(o.energy for o in choice), sum(o.cycles for o in choice)
+                best = e * d if best is None else min(best, e * d)
+    return least, best
+
+
+def test_memory_objective_finds_the_least_peak(block, mapper):
+    opts = _options(mapper, 3, ("recompute", "cache"))
+    least, _ = _exhaustive(block, opts)
+    got = search_schedule(block, mapper.acc, objective="memory", max_layers=3, mapper=mapper)
+    assert got.peak_glb_bytes == least
+    # and the least EDP among the schedules with that peak (the lambda scan's hull)
+    _, best_at_least = _exhaustive(block, opts, least)
+    assert got.edp >= best_at_least * (1 - 1e-12)
+    unbounded = search_schedule(block, mapper.acc, max_layers=3, mapper=mapper)
+    assert least < unbounded.peak_glb_bytes  # the EDP-best schedule buys its EDP with buffer
+
+
+def test_peak_bound_constrains_the_edp_search(block, mapper):
+    opts = _options(mapper, 3, ("recompute", "cache"))
+    least, _ = _exhaustive(block, opts)
+    free = search_schedule(block, mapper.acc, max_layers=3, mapper=mapper)
+    bound = (least + free.peak_glb_bytes) / 2
+    got = search_schedule(block, mapper.acc, max_layers=3, mapper=mapper, max_peak_bytes=bound)
+    assert got.peak_glb_bytes <= bound and got.edp >= free.edp
+    _, best = _exhaustive(block, opts, bound)
+    assert got.edp == pytest.approx(best, rel=1e-12)
+    with pytest.raises(WorkloadError, match=r"least peak any candidate schedule reaches is"):
+        search_schedule(block, mapper.acc, max_layers=3, mapper=mapper, max_peak_bytes=least * 0.99)
+    with pytest.raises(WorkloadError, match="positive number of bytes"):
+        search_schedule(block, mapper.acc, mapper=mapper, max_peak_bytes=0)
