@@ -198,26 +198,51 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: workers stopped, the journal kept, a hint to resume."""
 
 
+class _Signals:
+    """The signal that interrupted the search, if any (``None`` until one arrives)."""
+    signum = None
+
+
 @contextmanager
 def _sigterm_interrupts():
-    """SIGTERM and SIGINT raise ``KeyboardInterrupt`` (``Terminated``) while the search runs."""
+    """SIGTERM and SIGINT raise ``KeyboardInterrupt`` (``Terminated``) while the search runs.
+
+    The received signal is also recorded: a library may catch the ``KeyboardInterrupt`` and raise
+    another exception in its place (numpy turns it into a ``TypeError`` inside a structured-array
+    comparison), and :func:`_interrupted` still sees it as an interrupt."""
+    got = _Signals()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield got
         return
 
-    def handler(signum, frame):
+    def on_term(signum, frame):
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up
+        got.signum = signum
         raise Terminated()
+
+    def on_int(signum, frame):
+        got.signum = signum
+        raise KeyboardInterrupt()
 
     # SIGINT interrupts even where the shell started the search with it ignored (a background
     # job of a script inherits SIG_IGN), as the board agent does
-    old = {signal.SIGTERM: signal.signal(signal.SIGTERM, handler),
-           signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler)}
+    old = {signal.SIGTERM: signal.signal(signal.SIGTERM, on_term),
+           signal.SIGINT: signal.signal(signal.SIGINT, on_int)}
     try:
-        yield
+        yield got
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
+
+
+def _interrupted(e: BaseException, got: _Signals):
+    """The exit status for an exception raised while the search ran: 130 (SIGINT) or 143 (SIGTERM)
+    when a signal caused it, ``None`` for any other error."""
+    if isinstance(e, Terminated) or got.signum == signal.SIGTERM:
+        return 128 + signal.SIGTERM
+    if isinstance(e, KeyboardInterrupt) or got.signum == signal.SIGINT:
+        return 130
+    return None
 
 
 def _search(args, cfg, run) -> int:
@@ -228,16 +253,20 @@ def _search(args, cfg, run) -> int:
         print(f"codesign: warning: {message}", file=sys.stderr)
 
     t0 = time.perf_counter()
+    got = _Signals()
     try:
-        with _sigterm_interrupts():
+        with _sigterm_interrupts() as got:
             with make_executor(args.workers or DEFAULT_WORKERS, args.dask) as ex:
                 entries = run_search(cfg, run, ex, progress=not args.quiet and sys.stderr.isatty(), warn=warn)
             result = finalize(cfg, run, entries, time.perf_counter() - t0)
             write_search_report(run.path, result)
-    except KeyboardInterrupt as e:
+    except BaseException as e:
+        rc = _interrupted(e, got)
+        if rc is None:
+            raise
         print(f"codesign: interrupted; finished evaluations are in {run.journal_path}; "
               f"continue with: codesign search --resume {run.path}", file=sys.stderr)
-        return 128 + signal.SIGTERM if isinstance(e, Terminated) else 130
+        return rc
     if args.json:
         emit_json(result)
     elif cfg.board is not None:

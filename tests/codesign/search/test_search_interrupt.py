@@ -78,3 +78,22 @@ def test_ctrl_c_works_when_started_with_sigint_ignored(tiny_workload, tmp_path):
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     err = _ctrl_c_after_four_entries(p, journal)
     assert p.returncode == 130, err
+
+
+@pytest.mark.parametrize("sig, rc", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_an_interrupt_a_library_turned_into_another_error_is_still_an_interrupt(sig, rc):
+    """numpy catches the KeyboardInterrupt raised inside a structured-array comparison and raises
+    a TypeError instead; the search still exits as interrupted, and other errors stay errors."""
+    from codesign.cli.search import _interrupted, _sigterm_interrupts
+
+    with pytest.raises(TypeError) as err:
+        with _sigterm_interrupts() as got:
+            try:
+                os.kill(os.getpid(), sig)
+                time.sleep(5)  # the handler raises here
+            except KeyboardInterrupt:
+                raise TypeError("Cannot compare structured arrays unless they have a common dtype") from None
+    assert got.signum == sig and _interrupted(err.value, got) == rc
+    with _sigterm_interrupts() as quiet:
+        pass
+    assert _interrupted(TypeError("a real bug"), quiet) is None
