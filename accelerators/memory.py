@@ -151,3 +151,64 @@ def best_patch_stage(network: Network, patches: int, act_bits: int = ACT_BITS,
             best = (k, prof)
         k += 1
     return best
+
+
+SRAM_SCHEDULES = ("layer", "patch")
+DEFAULT_PATCHES = 4  # MCUNetV2's patch-based stage: 4 x 4 patches
+
+
+@dataclass(frozen=True)
+class PeakMemory:
+    """What a network needs of a microcontroller: peak activation SRAM under a schedule and
+    weight Flash (bytes), and the length of the patch-based stage (0: layer by layer)."""
+
+    peak_sram_bytes: int
+    flash_bytes: int
+    schedule: str
+    patch_layers: int = 0
+    peak_at: str = ""
+
+    def to_dict(self) -> dict:
+        return {"peak_sram_bytes": self.peak_sram_bytes, "peak_sram_kb": self.peak_sram_bytes / 1024,
+                "flash_bytes": self.flash_bytes, "flash_kb": self.flash_bytes / 1024, "schedule": self.schedule,
+                "patch_layers": self.patch_layers, "peak_at": self.peak_at}
+
+
+def peak_memory(network: Network, schedule: str = "layer", patches: int = DEFAULT_PATCHES,
+                act_bits: int = ACT_BITS, weight_bits: int = WEIGHT_BITS) -> PeakMemory:
+    """Peak activation SRAM and weight Flash of ``network``. ``schedule="layer"``: layer by layer;
+    ``"patch"``: the better of layer by layer and the best patch-based first stage in ``patches x
+    patches`` patches (the stage ``best_patch_stage`` finds; needs the network's graph edges).
+
+    The patch-based peak of a stage of ``k`` layers is the larger of the stage's own row and the
+    layer-by-layer rows of the layers after it (a layer's row does not depend on the other
+    stacks), so each candidate stage costs one row, and a stage that cannot beat the best so far
+    (the rows after it already reach it) is skipped."""
+    from models.errors import WorkloadError
+
+    if schedule not in SRAM_SCHEDULES:
+        raise WorkloadError(f"unknown SRAM schedule '{schedule}' (known: {', '.join(SRAM_SCHEDULES)})")
+    lbl = memory_profile(network, act_bits=act_bits, weight_bits=weight_bits)
+    best = PeakMemory(lbl.peak_bytes, lbl.flash_bytes, schedule, 0, lbl.peak_at)
+    if schedule != "patch":
+        return best
+    if not network.inputs:
+        raise WorkloadError(f"network '{network.name}' has no graph edges: patch-based inference needs them")
+    n = len(lbl.rows)
+    # rest[k]: the row (index) with the most bytes among layers k.. (the first of equals); n: none
+    rest = [n] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        rest[i] = i if rest[i + 1] == n or lbl.rows[i]["bytes"] >= lbl.rows[rest[i + 1]]["bytes"] else rest[i + 1]
+    fl = flow(network)
+    k = 1
+    while k <= n and (k == 1 or fl.joins[k - 1]):
+        tail = lbl.rows[rest[k]] if rest[k] < n else {"name": "", "bytes": 0}
+        if tail["bytes"] < best.peak_sram_bytes:
+            last = network.layers[k - 1]
+            stage = Stack(0, k - 1, (-(-last.P // patches), -(-last.Q // patches)), "recompute")
+            row = memory_profile(network, [stage], act_bits, weight_bits).rows[0]
+            top = row if row["bytes"] >= tail["bytes"] else tail
+            if top["bytes"] < best.peak_sram_bytes:
+                best = PeakMemory(top["bytes"], lbl.flash_bytes, schedule, k, top["name"])
+        k += 1
+    return best

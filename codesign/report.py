@@ -36,7 +36,7 @@ def load_result(run_dir) -> dict:
     clear error naming the file and the field when it is missing, malformed or of another shape."""
     from models.inputs import load_json_file, validate
 
-    from .search.run_schema import MAX_RESULT_BYTES, AsicResult, FpgaResult, RunDirError
+    from .search.run_schema import MAX_RESULT_BYTES, AsicResult, FpgaResult, RunDirError, SubnetResult
 
     path = Path(run_dir) / "result.json"
     if not Path(run_dir).is_dir():
@@ -47,7 +47,8 @@ def load_result(run_dir) -> dict:
     result = load_json_file(path, error=RunDirError, max_bytes=MAX_RESULT_BYTES)
     if not isinstance(result, dict):
         raise RunDirError(f"{path}: expected a search result (a JSON object), got {json.dumps(result)[:40]}")
-    validate(FpgaResult if result.get("kind") == "fpga" else AsicResult, result, str(path), error=RunDirError)
+    schema = {"fpga": FpgaResult, "subnet": SubnetResult}.get(result.get("kind"), AsicResult)
+    validate(schema, result, str(path), error=RunDirError)
     return result
 
 
@@ -643,6 +644,8 @@ def write_report(run_dir, result: dict | None = None) -> dict:
         result = load_result(run_dir)
     if result.get("kind") == "fpga":
         return write_fpga_report(run_dir, result)
+    if result.get("kind") == "subnet":
+        return write_subnet_report(run_dir, result)
     data = report_data(result)
     _finite(data)
     images = {"convergence": "convergence.png"}
@@ -811,4 +814,77 @@ def write_fpga_report(run_dir, result: dict) -> dict:
         atomic_write(run_dir / name, text)
         _readable(run_dir / name)
     data["files"] = [str(run_dir / n) for n in ("report.md", "report.html", "report.json", images["convergence"])]
+    return data
+
+
+# ---- sub-network searches alone (codesign search --objective accuracy) ----------------------
+def subnet_accuracy_label(result: dict) -> str:
+    """What the ``accuracy`` numbers of a sub-network search are."""
+    src = result["config"].get("accuracy", "predictor")
+    return {"predictor": "predicted accuracy", "table": "measured accuracy"}.get(src, f"{src} score")
+
+
+def subnet_limits_text(result: dict) -> str:
+    """The memory limits of a sub-network search in words: ``"STM32F746: peak SRAM <= 320 kB (...)"``."""
+    lim, mcu = result["limits"], result["mcu"]
+    sched = "patch-based" if lim["sram_schedule"] == "patch" else "layer by layer"
+    parts = []
+    if lim["max_sram_kb"] is not None:
+        parts.append(f"peak SRAM <= {lim['max_sram_kb']:g} kB ({sched})")
+    if lim["max_flash_kb"] is not None:
+        parts.append(f"Flash <= {lim['max_flash_kb']:g} kB")
+    what = ", ".join(parts) if parts else "no memory limit"
+    return f"{mcu['name']}: {what}" if mcu else what
+
+
+def plot_subnet_front(result: dict, path: Path) -> None:
+    """The accuracy of the evaluated sub-networks' front against their peak SRAM, the chosen one starred."""
+    plt = _plt()
+    b, lim, pts = result["best"], result["limits"], result["pareto"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.step([p["peak_sram_kb"] for p in pts], [p["accuracy"] for p in pts], where="post", marker="o", ms=3,
+            label="front of the evaluated sub-networks")
+    ax.plot([b["peak_sram_kb"]], [b["accuracy"]], "r*", ms=12, label="chosen")
+    if lim["max_sram_kb"] is not None:
+        ax.axvline(lim["max_sram_kb"], color="k", lw=0.8, ls="--", label="SRAM limit")
+    ax.set_xlabel("peak activation SRAM (kB, int8)")
+    ax.set_ylabel(subnet_accuracy_label(result))
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def _subnet_blocks(result: dict) -> list[tuple]:
+    cfg, b = result["config"], result["best"]
+    what = subnet_accuracy_label(result)
+    return [
+        ("h1", "Sub-network search report"),
+        ("p", f"Space {result['space']}; objective: the highest {what} within {subnet_limits_text(result)}"
+              + (f" and accuracy >= {fmt(cfg['min_accuracy'])}" if cfg.get("min_accuracy") is not None else "")
+              + f"; resolution {cfg.get('resolution') or 'searched'}; population {cfg['population']}, "
+                f"{cfg['generations']} generations, seed {cfg['seed']}; {result['evaluated']} sub-networks "
+                f"evaluated in {fmt(result['seconds'])} s."),
+        ("strong", f"Chosen: {what} {fmt(b['accuracy'])}, peak SRAM {fmt(b['peak_sram_kb'])} kB, Flash "
+                   f"{fmt(b['flash_kb'])} kB, {fmt(b['macs'] / 1e6)} M MACs"),
+        ("code", json.dumps(b["arch"])),
+        ("img", f"{what} against peak SRAM", "pareto.png"),
+        ("table", "front", [what, "peak SRAM (kB)", "Flash (kB)", "MACs (M)", "patch-based layers"],
+         [[fmt(p["accuracy"]), fmt(p["peak_sram_kb"]), fmt(p["flash_kb"]), fmt(p["macs"] / 1e6),
+           str(p["patch_layers"])] for p in result["pareto"]]),
+    ]
+
+
+def write_subnet_report(run_dir, result: dict) -> dict:
+    """``report.md``, ``report.html``, ``report.json`` and ``pareto.png`` of a sub-network search;
+    returns the report data (the result's numbers) with the written paths under ``files``."""
+    run_dir = Path(run_dir)
+    plot_subnet_front(result, run_dir / "pareto.png")
+    blocks = _subnet_blocks(result)
+    data = {k: result[k] for k in ("kind", "space", "mcu", "limits", "best", "pareto", "evaluated", "seconds")}
+    data["accuracy_label"] = subnet_accuracy_label(result)
+    _finite(data)
+    for name, text in (("report.md", _to_markdown(blocks)), ("report.html", _to_html(blocks, run_dir)),
+                       ("report.json", json.dumps(data, indent=1, allow_nan=False) + "\n")):
+        atomic_write(run_dir / name, text)
+        _readable(run_dir / name)
+    data["files"] = [str(run_dir / n) for n in ("report.md", "report.html", "report.json", "pareto.png")]
     return data

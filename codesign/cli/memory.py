@@ -1,5 +1,6 @@
 """``codesign memory``: peak activation SRAM and weight Flash of a network on a
-microcontroller-class target, layer by layer and patch-based (``accelerators.memory``)."""
+microcontroller-class target, layer by layer and patch-based (``accelerators.memory``), and
+whether they fit an SRAM / Flash size or a microcontroller board (``--mcu``, ``accelerators.mcu``)."""
 from __future__ import annotations
 
 from models.errors import WorkloadError
@@ -20,6 +21,11 @@ def _run(args) -> int:
 
     from .evaluate import load_network
 
+    if args.mcu is not None:  # the board's SRAM and Flash, unless given
+        from accelerators.mcu import load_mcu
+        board = load_mcu(args.mcu)
+        args.sram_kb = board.sram_kb if args.sram_kb is None else args.sram_kb
+        args.flash_kb = board.flash_kb if args.flash_kb is None else args.flash_kb
     net = load_network(args.workload, args.resolution)
     lbl = memory_profile(net, act_bits=args.act_bits)
     if args.patch_layers is not None:
@@ -33,7 +39,8 @@ def _run(args) -> int:
         k, patched = None, None
     if args.json:
         emit_json({"layer_by_layer": lbl.to_dict(), "patch_based": patched.to_dict() if patched else None,
-                   "patch_layers": k, "patches": args.patches, "sram_kb": args.sram_kb, "flash_kb": args.flash_kb})
+                   "patch_layers": k, "patches": args.patches, "sram_kb": args.sram_kb, "flash_kb": args.flash_kb,
+                   "mcu": args.mcu})
         return 0
     lines = [f"{net.name}: activations int{args.act_bits}, weights int8 (Flash {lbl.flash_bytes / 1024:.1f} kB)"
              f"{_fits(lbl.flash_bytes, args.flash_kb)}",
@@ -63,6 +70,9 @@ def register(sub) -> None:
     p.add_argument("--act-bits", type=int_in(1, 32), default=8, help="activation width in bits (default 8)")
     p.add_argument("--sram-kb", type=float_in(0, 1e9, lo_open=True), default=None, help="say whether it fits this SRAM")
     p.add_argument("--flash-kb", type=float_in(0, 1e9, lo_open=True), default=None, help="and this Flash")
+    p.add_argument("--mcu", metavar="BOARD", default=None,
+                   help="say whether it fits this microcontroller's SRAM and Flash (e.g. stm32f746; "
+                        "--sram-kb / --flash-kb replace either)")
     p.add_argument("--layers", action="store_true", help="print every layer's (or the stage's) peak")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)

@@ -10,6 +10,11 @@ def _run(args) -> int:
     data = write_report(args.run_dir)
     if args.json:
         emit_json(data)
+    elif data.get("kind") == "subnet":
+        b = data["best"]
+        print(f"chosen sub-network of {data['space']}: {data['accuracy_label']} {b['accuracy']:.4f}, "
+              f"peak SRAM {b['peak_sram_kb']:.1f} kB, Flash {b['flash_kb']:.1f} kB")
+        print("wrote " + ", ".join(data["files"]))
     else:
         s = data["summary"]
         if s["edp_improvement_geomean"] is None:  # an FPGA run on a board without a fitting preset

@@ -1,5 +1,10 @@
 """``codesign search``: the NAAS co-search (accelerator + mappings), or with ``--board`` the same
-outer loop over an FPGA template's designs on that board; resumable run directories."""
+outer loop over an FPGA template's designs on that board; resumable run directories.
+
+With ``--space`` the mid loop searches sub-networks under an accuracy constraint and, with
+``--max-sram`` / ``--max-flash`` / ``--mcu``, under hard memory limits (peak activation SRAM and
+weight Flash, int8); ``--objective accuracy`` runs that sub-network search alone, with no
+accelerator: the most accurate sub-network that fits (TinyNAS style)."""
 from __future__ import annotations
 
 import argparse
@@ -10,8 +15,9 @@ import threading
 import time
 from contextlib import contextmanager
 
-from codesign.search.run_schema import (MAX_BATCH, MAX_BUDGET, MAX_GENERATIONS, MAX_POPULATION, MAX_RESOLUTION,
-                                        RunDirError)
+from accelerators.mcu import MAX_FLASH_KB, MAX_SRAM_KB
+from codesign.search.run_schema import (ACCURACY_SOURCES, MAX_BATCH, MAX_BUDGET, MAX_GENERATIONS, MAX_POPULATION,
+                                        MAX_RESOLUTION, SUBNET_OBJECTIVE, RunDirError)
 from mappings.optimizers import OPTIMIZERS
 from models.errors import CodesignError
 
@@ -29,11 +35,18 @@ CONFIG_OPTIONS = {"workload": "workloads", "space": "space", "min_accuracy": "mi
                   "subnet_mapper": "subnet_mapper", "envelope": "envelope", "board": "board",
                   "fpga_model": "fpga_model", "budget": "budget", "optimizer": "optimizer", "batch": "batch",
                   "mapper": "mapper", "final_mapper": "final_mapper", "objective": "objective",
-                  "resolution": "resolution", "seed": "seed", "schedule": "schedule"}
+                  "resolution": "resolution", "seed": "seed", "schedule": "schedule", "accuracy": "accuracy",
+                  "max_sram": "max_sram_kb", "max_flash": "max_flash_kb", "mcu": "mcu",
+                  "sram_schedule": "sram_schedule"}
 DEFAULTS = {"constraint": "hard", "population": 32, "generations": 8, "subnet_mapper": "heuristic",
             "budget": DEFAULT_BUDGET, "optimizer": "PortfolioDiscreteOnePlusOne", "batch": 8,
-            "mapper": "heuristic", "final_mapper": "auto", "objective": "edp", "seed": 0, "schedule": "layer"}
-SUBNET_OPTIONS = ("min_accuracy", "constraint", "population", "generations", "subnet_mapper")
+            "mapper": "heuristic", "final_mapper": "auto", "objective": "edp", "seed": 0, "schedule": "layer",
+            "accuracy": "predictor", "sram_schedule": "layer"}
+SUBNET_OPTIONS = ("min_accuracy", "constraint", "population", "generations", "subnet_mapper", "accuracy",
+                  "max_sram", "max_flash", "mcu", "sram_schedule")
+# options of the accelerator search: they do not apply to the sub-network search alone
+ACCELERATOR_OPTIONS = ("envelope", "board", "fpga_model", "budget", "optimizer", "batch", "mapper", "final_mapper",
+                       "subnet_mapper", "constraint", "schedule", "workers", "dask")
 
 
 def _summary_text(result: dict, run_dir) -> str:
@@ -55,7 +68,13 @@ def _summary_text(result: dict, run_dir) -> str:
                          f"{v['speedup']:.2f}x faster, {v['energy_saving']:.2f}x less energy")
     if "subnet" in result["found"]:
         sub = result["found"]["subnet"]
-        lines.insert(1, f"sub-network: predicted accuracy {sub['accuracy']:.4f}, arch {sub['arch']}")
+        what = "measured accuracy" if result["config"].get("accuracy") == "table" else "predicted accuracy"
+        lines.insert(1, f"sub-network: {what} {sub['accuracy']:.4f}, arch {sub['arch']}")
+        if "memory" in sub:
+            m = sub["memory"]
+            lines.insert(2, f"sub-network memory: peak SRAM {m['peak_sram_bytes'] / 1024:.1f} kB"
+                            + (f" (first {m['patch_layers']:g} layers in 4x4 patches)" if m["patch_layers"] else "")
+                            + f", Flash {m['flash_bytes'] / 1024:.1f} kB (int8)")
     lines.append(f"run directory: {run_dir} (result.json, report.md, accelerator.yaml)")
     return "\n".join(lines)
 
@@ -117,7 +136,11 @@ def _given(args) -> dict:
 
 
 def _check_resume_options(args, cfg, run) -> None:
-    saved, given = {"schedule": "layer", **cfg.to_dict()}, _given(args)
+    saved = {"schedule": "layer", "accuracy": "predictor", "sram_schedule": "layer", **cfg.to_dict()}
+    given = _given(args)
+    if "mcu" in given:
+        from accelerators.mcu import load_mcu
+        given["mcu"] = load_mcu(given["mcu"]).key
     clash = [f"{_flag(d)} {getattr(args, d)!r} (the run has {saved.get(k)!r})"
              for d, k in CONFIG_OPTIONS.items() if k in given and given[k] != saved.get(k)]
     if clash:
@@ -142,6 +165,8 @@ def _new_config(args):
 
     if not args.out:
         raise CodesignError("give --out RUN_DIR (or --resume RUN_DIR)")
+    if args.objective == SUBNET_OBJECTIVE:
+        return _subnet_config(args)
     if args.board and args.envelope is not None:
         raise CodesignError("--board searches FPGA designs on that board; it cannot be combined with --envelope "
                             "(an ASIC resource envelope)")
@@ -159,12 +184,17 @@ def _new_config(args):
         if extra:
             raise CodesignError(f"{', '.join(extra)}: option{'s' if len(extra) > 1 else ''} of the sub-network "
                                 f"co-search: {'they need' if len(extra) > 1 else 'it needs'} --space")
+    if args.sram_schedule is not None and not any(getattr(args, d) is not None for d in ("max_sram", "mcu")):
+        raise CodesignError("--sram-schedule: the schedule the peak-SRAM limit is computed under: it needs "
+                            "--max-sram or --mcu")
     opt = {d: getattr(args, d) if getattr(args, d) is not None else DEFAULTS.get(d) for d in CONFIG_OPTIONS}
     if args.space:
-        from models.predictors import load_predictor
-        from models.spaces import get_space
-        get_space(args.space)
-        load_predictor(args.space)  # the accuracy constraint needs the space's predictor
+        from codesign.search.outer_loop import is_proxy, load_accuracy
+        if is_proxy(opt["accuracy"]):
+            raise CodesignError(f"--accuracy {opt['accuracy']}: a zero-cost proxy's score is not an accuracy "
+                                f"fraction, so --min-accuracy cannot bound it; search with it alone: "
+                                f"--objective accuracy (the highest score within the memory limits)")
+        load_accuracy(args.space, opt["accuracy"])  # the accuracy constraint needs it
         if args.min_accuracy is None:
             raise CodesignError("--space needs --min-accuracy (a fraction, e.g. 0.78)")
     common = dict(workloads=args.workload or ([] if args.space else [DEFAULT_WORKLOAD]),
@@ -175,7 +205,7 @@ def _new_config(args):
     else:
         cfg = SearchConfig(**common, envelope=args.envelope or DEFAULT_ENVELOPE, space=args.space,
                            schedule=opt["schedule"],
-                           min_accuracy=args.min_accuracy,
+                           min_accuracy=args.min_accuracy, accuracy=opt["accuracy"], **_memory_limits(args),
                            **{k: opt[k] for k in ("constraint", "population", "generations", "subnet_mapper")})
     from accelerators import load_accelerator
     from codesign.search.outer_loop import check_optimizer
@@ -191,7 +221,55 @@ def _new_config(args):
     if cfg.board is not None:
         from codesign.search import search_space
         search_space(cfg)  # the board must hold a design of the template
+    if cfg.space:
+        from codesign.search.outer_loop import check_subnet_feasible
+        check_subnet_feasible(cfg)  # an accuracy or memory limit nothing meets fails before the run starts
     return cfg.with_input_hashes()
+
+
+def _memory_limits(args) -> dict:
+    """``max_sram_kb``, ``max_flash_kb``, ``sram_schedule`` and ``mcu`` of the config: ``--mcu`` sets
+    both limits from the board; ``--max-sram`` / ``--max-flash`` replace the board's."""
+    out = {"max_sram_kb": args.max_sram, "max_flash_kb": args.max_flash, "mcu": None,
+           "sram_schedule": args.sram_schedule or DEFAULTS["sram_schedule"]}
+    if args.mcu is not None:
+        from accelerators.mcu import load_mcu
+        board = load_mcu(args.mcu)
+        out["mcu"] = board.key
+        if args.max_sram is None:
+            out["max_sram_kb"] = board.sram_kb
+        if args.max_flash is None:
+            out["max_flash_kb"] = board.flash_kb
+    return out
+
+
+def _subnet_config(args):
+    """The config of a sub-network search alone (``--objective accuracy``), every input checked."""
+    from codesign.search import SearchConfig
+    from codesign.search.outer_loop import check_subnet_feasible, load_accuracy
+
+    if not args.space:
+        raise CodesignError("--objective accuracy searches the sub-networks of a --space (the most accurate one "
+                            "within --max-sram / --max-flash / --mcu): give --space")
+    if args.workload:
+        raise CodesignError("--objective accuracy searches the sub-networks of --space; --workload does not apply")
+    extra = [_flag(d) for d in ACCELERATOR_OPTIONS if getattr(args, d) is not None]
+    if extra:
+        raise CodesignError(f"--objective accuracy searches sub-networks alone, with no accelerator: "
+                            f"{', '.join(extra)} {'do' if len(extra) > 1 else 'does'} not apply")
+    load_accuracy(args.space, args.accuracy or DEFAULTS["accuracy"])
+    from codesign.search.outer_loop import is_proxy
+    if args.min_accuracy is not None and is_proxy(args.accuracy or ""):
+        raise CodesignError(f"--min-accuracy bounds an accuracy fraction; --accuracy {args.accuracy} gives a "
+                            f"zero-cost proxy's score: drop --min-accuracy")
+    cfg = SearchConfig(workloads=[], envelope=None, space=args.space, objective=SUBNET_OBJECTIVE,
+                       min_accuracy=args.min_accuracy, accuracy=args.accuracy or DEFAULTS["accuracy"],
+                       population=args.population or DEFAULTS["population"],
+                       generations=args.generations if args.generations is not None else DEFAULTS["generations"],
+                       seed=args.seed if args.seed is not None else DEFAULTS["seed"], resolution=args.resolution,
+                       **_memory_limits(args))
+    check_subnet_feasible(cfg)  # nothing that fits: one error before the run directory is made
+    return cfg
 
 
 class Terminated(KeyboardInterrupt):
@@ -246,6 +324,8 @@ def _interrupted(e: BaseException, got: _Signals):
 
 
 def _search(args, cfg, run) -> int:
+    if cfg.objective == SUBNET_OBJECTIVE:
+        return _search_subnet(args, cfg, run)
     from codesign.report import write_search_report
     from codesign.search import finalize, make_executor, run_search
 
@@ -274,6 +354,62 @@ def _search(args, cfg, run) -> int:
     else:
         print(_summary_text(result, run.path))
     return 0
+
+
+def _search_subnet(args, cfg, run) -> int:
+    """The sub-network search alone: ``result.json``, ``report.md`` and ``pareto.png`` in the run."""
+    from codesign.search.outer_loop import search_subnet
+
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=cfg.generations, desc="sub-networks", unit="gen", dynamic_ncols=True)
+
+    def progress(gen, best):
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix_str(f"best accuracy {best.accuracy:.4f}")
+
+    got = _Signals()
+    try:
+        with _sigterm_interrupts() as got:
+            result = search_subnet(cfg, progress=progress)
+    except BaseException as e:
+        rc = _interrupted(e, got)
+        if rc is None:
+            raise
+        print(f"codesign: interrupted; the sub-network search keeps no journal (it takes seconds to minutes): "
+              f"run it again with: codesign search --resume {run.path}", file=sys.stderr)
+        return rc
+    finally:
+        if bar is not None:
+            bar.close()
+    run.write_json("result.json", result)
+    from codesign.report import write_subnet_report
+    write_subnet_report(run.path, result)
+    if args.json:
+        emit_json(result)
+    else:
+        print(_subnet_summary_text(result, run.path))
+    return 0
+
+
+def _subnet_summary_text(result: dict, run_dir) -> str:
+    from codesign.report import subnet_accuracy_label, subnet_limits_text
+
+    b = result["best"]
+    value = f"{b['accuracy']:.4f}" if result["config"].get("accuracy", "predictor") in ACCURACY_SOURCES \
+        else f"{b['accuracy']:.6g}"
+    lines = [f"the sub-network of {result['space']} with the highest {subnet_accuracy_label(result)} within "
+             f"{subnet_limits_text(result)}: "
+             f"{value}",
+             f"peak SRAM {b['peak_sram_kb']:.1f} kB"
+             + (f" (first {b['patch_layers']} layers in 4x4 patches)" if b["patch_layers"] else " (layer by layer)")
+             + f", Flash {b['flash_kb']:.1f} kB, {b['macs'] / 1e6:.1f} M MACs",
+             f"arch {b['arch']}",
+             f"{result['evaluated']} sub-networks evaluated in {result['seconds']:.1f} s; run directory: {run_dir} "
+             f"(result.json, report.md, report.html, pareto.png)"]
+    return "\n".join(lines)
 
 
 def _run(args) -> int:
@@ -318,6 +454,19 @@ def register(sub) -> None:
     p.add_argument("--generations", type=int_in(0, MAX_GENERATIONS), **unset,
                    help=f"sub-network search generations (default 8, at most {MAX_GENERATIONS})")
     p.add_argument("--subnet-mapper", **unset, choices=OPTIMIZERS, help="mapper inside the sub-network search (default heuristic)")
+    p.add_argument("--accuracy", metavar="SOURCE", **unset,
+                   help=f"accuracy of a sub-network: the space's predictor (default), 'table': the measured "
+                        f"CIFAR-100 accuracy of every nasbench201 cell, or a zero-cost proxy's score (nasbench201, "
+                        f"with --objective accuracy; see models/proxies.py) ({', '.join(ACCURACY_SOURCES)}, PROXY)")
+    p.add_argument("--max-sram", type=float_in(0, MAX_SRAM_KB, lo_open=True), metavar="kB", **unset,
+                   help="hard limit on a sub-network's peak activation SRAM (int8, kB = 1024 bytes)")
+    p.add_argument("--max-flash", type=float_in(0, MAX_FLASH_KB, lo_open=True), metavar="kB", **unset,
+                   help="hard limit on a sub-network's weights in Flash (int8, kB)")
+    p.add_argument("--mcu", metavar="BOARD", **unset,
+                   help="microcontroller whose SRAM and Flash are the limits (e.g. stm32f746, stm32f412, stm32h743; "
+                        "--max-sram / --max-flash replace either)")
+    p.add_argument("--sram-schedule", choices=["layer", "patch"], **unset,
+                   help="peak SRAM layer by layer (default) or with the best patch-based first stage (4x4 patches)")
     p.add_argument("--envelope", **unset, help=f"preset whose #PEs, on-chip bytes and bandwidth bound the search "
                                               f"(default {DEFAULT_ENVELOPE})")
     p.add_argument("--board", **unset, help="search FPGA designs on this board instead (zcu102, vc707, zc706, "
@@ -336,7 +485,9 @@ def register(sub) -> None:
                                             "(default heuristic)")
     p.add_argument("--final-mapper", **unset, choices=OPTIMIZERS, help="mapping optimizer for the found accelerator and the baseline "
                                                   "(default auto)")
-    p.add_argument("--objective", choices=["edp", "energy", "latency"], **unset, help="default edp")
+    p.add_argument("--objective", choices=["edp", "energy", "latency", SUBNET_OBJECTIVE], **unset,
+                   help="default edp; 'accuracy' (with --space): the sub-network search alone, no accelerator: the "
+                        "highest predicted accuracy within the memory limits")
     p.add_argument("--resolution", type=int_in(1, MAX_RESOLUTION), **unset,
                    help=f"input resolution of zoo networks (pixels, at most {MAX_RESOLUTION})")
     p.add_argument("--seed", type=seed_arg(), **unset, help="default 0")

@@ -27,10 +27,14 @@ from models.errors import CodesignError, MappingError
 from models.inputs import validate
 
 from .hardware_space import HardwareSpace
-from .run_schema import RunConfig, RunDirError
+from .run_schema import ACCURACY_SOURCES, SUBNET_OBJECTIVE, RunConfig, RunDirError
 from .rundir import RunDir
 
 PENALTY_LOSS = 100.0  # log10 EDP of a rejected or unmappable candidate (real ones are ~10-20)
+ACCURACY_OBJECTIVE = SUBNET_OBJECTIVE  # the sub-network search alone: highest accuracy within the limits
+# options of the accelerator search, left out of the config of a sub-network search alone
+ACCELERATOR_KEYS = ("envelope", "budget", "optimizer", "batch", "mapper", "final_mapper", "constraint",
+                    "subnet_mapper", "board", "fpga_model", "schedule")
 
 
 @dataclass
@@ -57,6 +61,16 @@ class SearchConfig:
     fpga_model: str = "hotnas"
     # "fused": every candidate (and the baseline) is costed under its searched depth-first schedule
     schedule: str = "layer"
+    # where a sub-network's accuracy comes from: "predictor" (the space's), "table" (nasbench201's
+    # measured CIFAR-100 accuracy)
+    accuracy: str = "predictor"
+    # hard limits of the sub-network search (kB = 1024 bytes): peak activation SRAM (int8) under
+    # ``sram_schedule`` ("layer" by layer or "patch"-based) and weight Flash (int8); ``mcu`` names the
+    # board they were taken from (the limits themselves are stored)
+    max_sram_kb: float | None = None
+    max_flash_kb: float | None = None
+    mcu: str | None = None
+    sram_schedule: str = "layer"
     # the cost model's version (None: a run saved before it was recorded; such a run cannot resume)
     mapper_version: int | None = MAPPER_VERSION
     # sha256 of each input file (workload or board YAML) when the run started: see ``with_input_hashes``
@@ -73,6 +87,13 @@ class SearchConfig:
             del d["inputs_sha256"]
         if self.schedule == "layer":  # runs keep the config they had before fused schedules existed
             del d["schedule"]
+        for k, default in (("accuracy", "predictor"), ("max_sram_kb", None), ("max_flash_kb", None), ("mcu", None),
+                           ("sram_schedule", "layer")):
+            if d[k] == default:  # runs keep the config they had before these options existed
+                del d[k]
+        if self.objective == ACCURACY_OBJECTIVE:  # no accelerator: its options do not apply
+            for k in ACCELERATOR_KEYS:
+                d.pop(k, None)
         return d
 
     @classmethod
@@ -157,28 +178,253 @@ def geomean(values) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def score_subnet(acc, cfg: SearchConfig, detail: bool = False) -> dict:
-    """Mid loop for one accelerator: the sub-network with the lowest EDP that meets the
-    accuracy constraint (evolutionary search; every shape is mapped once per accelerator)."""
-    from mappings.cache import MappingCache
-    from mappings.evaluate import evaluate_network
-    from models.predictors import load_predictor
+class FixedResolution:
+    """A search space whose sub-networks all have input resolution ``r`` (``--resolution`` with
+    ``--space``): the wrapped space's operators, then ``r`` set."""
+
+    def __init__(self, space, r: int):
+        probe = space.sample(np.random.default_rng(0))
+        if not isinstance(probe, dict) or "r" not in probe:
+            raise CodesignError(f"space {space.name} has a fixed input size: --resolution does not apply to it")
+        try:
+            space.validate({**probe, "r": r})
+        except CodesignError as e:
+            raise CodesignError(f"--resolution {r}: {e}") from None
+        self.space, self.r, self.name = space, int(r), space.name
+
+    def sample(self, rng):
+        return {**self.space.sample(rng), "r": self.r}
+
+    def mutate(self, arch, rng, prob):
+        return {**self.space.mutate(arch, rng, prob), "r": self.r}
+
+    def crossover(self, a, b, rng):
+        return {**self.space.crossover(a, b, rng), "r": self.r}
+
+    def validate(self, arch):
+        return self.space.validate(arch)
+
+    def to_network(self, arch):
+        return self.space.to_network(arch)
+
+
+class ProxyScore:
+    """A zero-cost proxy of ``models.proxies`` behind the predictor interface (``predict``), each
+    cell scored once. Its values are scores (higher is better), not accuracy fractions."""
+
+    def __init__(self, name: str):
+        from models import proxies
+
+        self.name, self._fn, self._memo = name, proxies.get_proxy(name), {}
+
+    def predict(self, archs) -> np.ndarray:
+        from models.spaces.nasbench201 import NasBench201Space
+
+        keys = [NasBench201Space.to_string(a) for a in archs]
+        new = list(dict.fromkeys(k for k in keys if k not in self._memo))
+        if new:
+            for k, v in zip(new, np.asarray(self._fn(new), dtype=np.float64)):
+                self._memo[k] = float(v)
+        return np.array([self._memo[k] for k in keys])
+
+
+def proxy_names() -> list[str]:
+    """The zero-cost proxies ``--accuracy`` accepts (none when ``models.proxies`` is absent);
+    ``rank`` is left out: it ranks cells within a population, not one cell."""
+    try:
+        from models import proxies
+    except ImportError:
+        return []
+    return [n for n in proxies.PROXIES if n != "rank"]
+
+
+def is_proxy(source: str) -> bool:
+    return source not in ACCURACY_SOURCES and source in proxy_names()
+
+
+def load_accuracy(space: str, source: str = "predictor"):
+    """What scores a sub-network's accuracy: the space's predictor, or (``"table"``, nasbench201
+    only) the measured CIFAR-100 accuracy of every cell (``models.nb201_table.TableAccuracy``), or
+    (nasbench201 only) a zero-cost proxy's score (``ProxyScore``)."""
     from models.spaces import get_space
 
-    from .subnet_evolution import EvolutionConfig, evolve
+    name = get_space(space).name
+    if source == "table":
+        if name != "nasbench201":
+            raise CodesignError(f"--accuracy table: the measured accuracy table is of nasbench201 cells, not "
+                                f"of space {space!r}; use --accuracy predictor")
+        from models.nb201_table import TableAccuracy
+        return TableAccuracy()
+    if is_proxy(source):
+        if name != "nasbench201":
+            raise CodesignError(f"--accuracy {source}: the zero-cost proxies score nasbench201 cells, not space "
+                                f"{space!r}")
+        return ProxyScore(source)
+    if source != "predictor":
+        raise CodesignError(f"unknown accuracy source {source!r} (known: "
+                            f"{', '.join(list(ACCURACY_SOURCES) + proxy_names())})")
+    if name == "nasbench201":
+        raise CodesignError("no accuracy predictor for space 'nasbench201': give --accuracy table (the measured "
+                            "CIFAR-100 accuracy of every cell)")
+    from models.predictors import load_predictor
+    return load_predictor(name)
 
-    space, predictor, cache = get_space(cfg.space), load_predictor(cfg.space), MappingCache()
+
+def memory_limits(cfg: SearchConfig) -> list:
+    """The hard limits ``max_sram_kb`` and ``max_flash_kb`` of ``cfg`` as ``Limit``s on bytes."""
+    from .subnet_evolution import Limit
+
+    out = []
+    if cfg.max_sram_kb is not None:
+        out.append(Limit("peak_sram_bytes", cfg.max_sram_kb * 1024, "peak SRAM", "kB", 1024))
+    if cfg.max_flash_kb is not None:
+        out.append(Limit("flash_bytes", cfg.max_flash_kb * 1024, "Flash", "kB", 1024))
+    return out
+
+
+def memory_measure(space, schedule: str = "layer"):
+    """arch -> ``{"peak_sram_bytes", "flash_bytes", "patch_layers", "macs"}`` (int8 activations and
+    weights; ``accelerators.memory.peak_memory``), computed once per sub-network."""
+    import json
+
+    from accelerators.memory import peak_memory
+
+    memo: dict[str, dict] = {}
+
+    def measure(arch: dict) -> dict:
+        k = json.dumps(arch, sort_keys=True)
+        if k not in memo:
+            net = space.to_network(arch)
+            pm = peak_memory(net, schedule)
+            memo[k] = {"peak_sram_bytes": pm.peak_sram_bytes, "flash_bytes": pm.flash_bytes,
+                       "patch_layers": pm.patch_layers, "macs": net.macs}
+        return memo[k]
+    return measure
+
+
+def subnet_setup(cfg: SearchConfig):
+    """``(space, accuracy, measure, limits)`` of a sub-network search: the space (with its
+    resolution fixed by ``cfg.resolution``), what scores accuracy, the memory measure (None when
+    there is nothing to bound or report) and the limits."""
+    from models.spaces import get_space
+
+    space = get_space(cfg.space)
+    if cfg.resolution is not None:
+        space = FixedResolution(space, cfg.resolution)
+    limits = memory_limits(cfg)
+    measure = memory_measure(space, cfg.sram_schedule) if limits or cfg.objective == ACCURACY_OBJECTIVE else None
+    return space, load_accuracy(cfg.space, cfg.accuracy), measure, limits
+
+
+def _evolution_config(cfg: SearchConfig, **kw):
+    from .subnet_evolution import EvolutionConfig
+
+    select = "accuracy" if cfg.objective == ACCURACY_OBJECTIVE else "cost"
+    mode = "hard" if select == "accuracy" else cfg.constraint
+    return EvolutionConfig(**{"population": cfg.population, "generations": cfg.generations, "mode": mode,
+                              "seed": cfg.seed, "select": select, **kw})
+
+
+def _min_accuracy(cfg: SearchConfig) -> float:
+    """The accuracy constraint; none (``-inf``: a proxy's score may be negative) when not given."""
+    return -math.inf if cfg.min_accuracy is None else cfg.min_accuracy
+
+
+def check_subnet_feasible(cfg: SearchConfig) -> None:
+    """Raise ``InfeasibleError`` (saying how close the best came) when the sub-network search
+    would find nothing to start from: the search's own first sampling, without costing anything."""
+    from .subnet_evolution import InfeasibleError, evolve
+
+    space, predictor, measure, limits = subnet_setup(cfg)
+    try:
+        evolve(space, predictor, lambda a: 1.0, _min_accuracy(cfg),
+               _evolution_config(cfg, population=1, generations=0), measure=measure if limits else None,
+               limits=limits)
+    except InfeasibleError as e:
+        hints = []
+        if "peak_sram_bytes" in e.closest and e.closest["peak_sram_bytes"] > cfg.max_sram_kb * 1024:
+            hints.append("for SRAM: " + ("a lower --resolution, " if _can_lower_resolution(cfg) else "")
+                         + ("--sram-schedule patch, " if cfg.sram_schedule == "layer" else "") + "a larger --max-sram")
+        if "flash_bytes" in e.closest and e.closest["flash_bytes"] > cfg.max_flash_kb * 1024:
+            hints.append("for Flash (the weights; no resolution changes it): a larger --max-flash or a smaller space")
+        if hints:
+            raise InfeasibleError(f"{e}; try {'; '.join(hints)}", e.closest) from None
+        raise
+
+
+def _can_lower_resolution(cfg: SearchConfig) -> bool:
+    """Whether the space has a resolution gene that accepts a value below ``cfg.resolution``."""
+    from models.spaces import get_space
+
+    space = get_space(cfg.space)
+    probe = space.sample(np.random.default_rng(0))
+    if not isinstance(probe, dict) or "r" not in probe:
+        return False
+    if cfg.resolution is None:
+        return True
+    try:
+        space.validate({**probe, "r": cfg.resolution - 1})
+    except CodesignError:
+        return False
+    return True
+
+
+def _limits_dict(cfg: SearchConfig) -> dict:
+    return {"max_sram_kb": cfg.max_sram_kb, "max_flash_kb": cfg.max_flash_kb, "sram_schedule": cfg.sram_schedule,
+            "mcu": cfg.mcu}
+
+
+def search_subnet(cfg: SearchConfig, progress=None) -> dict:
+    """The sub-network search alone (``objective="accuracy"``, TinyNAS-style): the highest
+    predicted accuracy among the sub-networks within the memory limits, and the front of
+    (accuracy, peak SRAM) over everything evaluated. Returns the ``result.json`` of the run."""
+    from .subnet_evolution import evolve
+
+    if cfg.objective != ACCURACY_OBJECTIVE or not cfg.space:
+        raise CodesignError("search_subnet needs a space and objective 'accuracy'")
+    t0 = time.perf_counter()
+    space, predictor, measure, limits = subnet_setup(cfg)
+    res = evolve(space, predictor, lambda a: measure(a)["peak_sram_bytes"], _min_accuracy(cfg),
+                 _evolution_config(cfg), progress=progress, measure=measure, limits=limits)
+
+    def point(c) -> dict:
+        m = c.measures
+        return {"arch": c.arch, "accuracy": c.accuracy, "peak_sram_bytes": int(m["peak_sram_bytes"]),
+                "peak_sram_kb": m["peak_sram_bytes"] / 1024, "flash_bytes": int(m["flash_bytes"]),
+                "flash_kb": m["flash_bytes"] / 1024, "macs": int(m["macs"]), "patch_layers": int(m["patch_layers"])}
+
+    mcu = None
+    if cfg.mcu is not None:
+        from accelerators.mcu import load_mcu
+        mcu = load_mcu(cfg.mcu).to_dict()
+    return {"kind": "subnet", "config": cfg.to_dict(), "space": cfg.space, "mcu": mcu, "limits": _limits_dict(cfg),
+            "best": point(res.best), "pareto": [point(c) for c in res.pareto],
+            "evolution": [{k: v for k, v in h.items() if k != "population_costs"} for h in res.history],
+            "evaluated": res.evaluated, "seconds": time.perf_counter() - t0}
+
+
+def score_subnet(acc, cfg: SearchConfig, detail: bool = False) -> dict:
+    """Mid loop for one accelerator: the sub-network with the lowest EDP that meets the
+    accuracy constraint and the memory limits (evolutionary search; every shape is mapped once
+    per accelerator; a sub-network over a limit is never mapped)."""
+    from mappings.cache import MappingCache
+    from mappings.evaluate import evaluate_network
+
+    from .subnet_evolution import evolve
+
+    space, predictor, measure, limits = subnet_setup(cfg)
+    cache = MappingCache()
 
     def cost(arch):
         return evaluate_network(space.to_network(arch), acc, optimizer=cfg.subnet_mapper,
                                 objective=cfg.objective, cache=cache, seed=cfg.seed).total.edp
 
-    res = evolve(space, predictor, cost, cfg.min_accuracy,
-                 EvolutionConfig(population=cfg.population, generations=cfg.generations,
-                                 mode=cfg.constraint, seed=cfg.seed))
+    res = evolve(space, predictor, cost, cfg.min_accuracy, _evolution_config(cfg), measure=measure, limits=limits)
     out = {"edp_geomean": res.best.cost,
            "subnet": {"arch": res.best.arch, "accuracy": res.best.accuracy, "edp": res.best.cost},
            "evaluated_subnets": res.evaluated}
+    if res.best.measures:
+        out["subnet"]["memory"] = dict(res.best.measures)
     if detail:
         nc = evaluate_network(space.to_network(res.best.arch), acc, optimizer=cfg.final_mapper,
                               objective=cfg.objective, seed=cfg.seed)

@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from accelerators.mcu import MAX_FLASH_KB, MAX_SRAM_KB
+from accelerators.memory import SRAM_SCHEDULES
 from models.errors import CodesignError
 from mappings.optimizers import OPTIMIZERS
 from models.schema import MAX_RESOLUTION, MAX_SEED
@@ -28,6 +30,9 @@ MAX_RESULT_BYTES = 256 * 2 ** 20      # result.json (every layer of every worklo
 MAX_CONFIG_BYTES = 2 ** 20            # config.yaml
 
 OBJECTIVES = ("edp", "energy", "latency")
+SUBNET_OBJECTIVE = "accuracy"  # the sub-network search alone (no accelerator): highest accuracy within limits
+ACCURACY_SOURCES = ("predictor", "table")  # the space's predictor; nasbench201's measured table
+# (or the name of a zero-cost proxy of ``models.proxies``, checked when the run loads it)
 STATUSES = ("ok", "rejected", "unmappable")
 
 
@@ -50,13 +55,15 @@ class RunConfig(_Strict):
 
     workloads: Annotated[list[Name], Field(max_length=MAX_WORKLOADS)]
     envelope: Optional[Name] = None
-    budget: Annotated[int, Field(ge=1, le=MAX_BUDGET)]
-    optimizer: Name
+    # the accelerator search's options: required unless the objective is "accuracy" (no accelerator);
+    # a value given is never None (the default is not validated: it stands for "not given")
+    budget: Annotated[int, Field(ge=1, le=MAX_BUDGET)] = None
+    optimizer: Name = None
     seed: Annotated[int, Field(ge=0, le=MAX_SEED)]
-    batch: Annotated[int, Field(ge=1, le=MAX_BATCH)]
-    mapper: Literal[OPTIMIZERS]
-    final_mapper: Literal[OPTIMIZERS]
-    objective: Literal[OBJECTIVES]
+    batch: Annotated[int, Field(ge=1, le=MAX_BATCH)] = None
+    mapper: Literal[OPTIMIZERS] = None
+    final_mapper: Literal[OPTIMIZERS] = None
+    objective: Literal[OBJECTIVES + (SUBNET_OBJECTIVE,)]
     resolution: Optional[Annotated[int, Field(ge=1, le=MAX_RESOLUTION)]] = None
     space: Optional[Name] = None
     min_accuracy: Optional[Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]] = None
@@ -67,6 +74,12 @@ class RunConfig(_Strict):
     board: Optional[Name] = None
     fpga_model: Literal["hotnas", "zhang15"] = "hotnas"
     schedule: Literal["layer", "fused"] = "layer"
+    accuracy: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")] = "predictor"
+    # hard limits of the sub-network search, KB = 1024 bytes
+    max_sram_kb: Optional[Annotated[float, Field(gt=0, le=MAX_SRAM_KB, allow_inf_nan=False)]] = None
+    max_flash_kb: Optional[Annotated[float, Field(gt=0, le=MAX_FLASH_KB, allow_inf_nan=False)]] = None
+    mcu: Optional[Name] = None
+    sram_schedule: Literal[SRAM_SCHEDULES] = "layer"
     # None: written before the cost model's version was recorded
     mapper_version: Optional[Annotated[int, Field(ge=0)]] = None
     # sha256 of each input file (workload, board YAML) when the run started
@@ -74,10 +87,31 @@ class RunConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self):
-        if (self.board is None) == (self.envelope is None):
-            raise ValueError("give exactly one of 'envelope' (an ASIC search) and 'board' (an FPGA search)")
+        alone = self.objective == SUBNET_OBJECTIVE
+        if alone:
+            if self.space is None:
+                raise ValueError(f"'objective: {SUBNET_OBJECTIVE}' (the sub-network search alone) needs 'space'")
+            given = [k for k in ("envelope", "board", "budget", "optimizer", "batch", "mapper", "final_mapper")
+                     if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"'objective: {SUBNET_OBJECTIVE}' searches sub-networks alone (no accelerator): "
+                                 f"{', '.join(repr(k) for k in given)} do not apply")
+        else:
+            if (self.board is None) == (self.envelope is None):
+                raise ValueError("give exactly one of 'envelope' (an ASIC search) and 'board' (an FPGA search)")
+            missing = [k for k in ("budget", "optimizer", "batch", "mapper", "final_mapper")
+                       if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"missing field(s) {', '.join(repr(k) for k in missing)} (required unless "
+                                 f"'objective: {SUBNET_OBJECTIVE}')")
+        if self.space is None:
+            extra = [k for k in ("max_sram_kb", "max_flash_kb", "mcu") if getattr(self, k) is not None]
+            extra += [k for k, d in (("sram_schedule", "layer"), ("accuracy", "predictor")) if getattr(self, k) != d]
+            if extra:
+                raise ValueError(f"{', '.join(repr(k) for k in extra)}: options of the sub-network search: "
+                                 f"need 'space'")
         if self.space is not None:
-            if self.min_accuracy is None:
+            if self.min_accuracy is None and not alone:
                 raise ValueError("'space' needs 'min_accuracy'")
             if self.board is not None:
                 raise ValueError("'space' (the sub-network co-search) is ASIC only: no 'board'")
@@ -255,3 +289,35 @@ class FpgaResult(_Open):
                 if w not in (self.ratios or {}):
                     raise ValueError(f"workload {w!r} has no ratios")
         return self
+
+
+class _SubnetPoint(_Open):
+    arch: dict[str, Any]
+    accuracy: Finite
+    peak_sram_bytes: Annotated[int, Field(ge=0)]
+    peak_sram_kb: Annotated[Finite, Field(ge=0)]
+    flash_bytes: Annotated[int, Field(ge=0)]
+    flash_kb: Annotated[Finite, Field(ge=0)]
+    macs: Annotated[int, Field(ge=0)]
+    patch_layers: Annotated[int, Field(ge=0)]
+
+
+class _SubnetConfig(_Open):
+    space: str
+    seed: int
+    population: Annotated[int, Field(ge=1)]
+    generations: Annotated[int, Field(ge=0)]
+
+
+class SubnetResult(_Open):
+    """``result.json`` of a sub-network search alone (``"kind": "subnet"``)."""
+
+    kind: Literal["subnet"]
+    config: _SubnetConfig
+    space: str
+    mcu: Optional[dict[str, Any]]
+    limits: dict[str, Any]
+    best: _SubnetPoint
+    pareto: Annotated[list[_SubnetPoint], Field(min_length=1)]
+    evaluated: Annotated[int, Field(ge=1)]
+    seconds: Annotated[Finite, Field(ge=0)]
