@@ -189,3 +189,57 @@ def test_depth_first_quick(tmp_path):
     # by hand: features.2's expand, (res/2)^2 x (16 + 96) bytes at int8
     assert m["peak_lbl_kb"] * 1024 == (res // 2) ** 2 * (16 + 96)
     assert m["reduction"] > 2
+
+
+@pytest.mark.skipif(not have_asset("ofa/acc_predictor.pth"),
+                    reason="needs the OFA accuracy predictor: set CODESIGN_ASSETS to the shared data folder")
+def test_mcu_fit_quick(tmp_path):
+    from accelerators.memory import peak_memory
+    from models.predictors import load_predictor
+    from models.spaces import get_space
+
+    out = tmp_path / "mcu"
+    assert run_study("mcu_fit", out) < QUICK_LIMIT_S
+    summary = json.loads((out / "summary.json").read_text())
+    space, pred = get_space("ofa-mbv3"), load_predictor("ofa-mbv3")
+    fitted = [r for r in summary["best"] + summary["flash"] if r["fits"]]
+    assert fitted
+    for r in fitted:
+        # the reported peak, Flash and accuracy are what the memory model and the predictor give
+        pm = peak_memory(space.to_network(r["arch"]), r["schedule"])
+        assert r["peak_kb"] == pm.peak_sram_bytes / 1024 <= r["sram_kb"]
+        assert r["flash_kb"] == pm.flash_bytes / 1024
+        assert r["flash_bound_kb"] is None or r["flash_kb"] <= r["flash_bound_kb"]
+        assert r["arch"]["r"] == r["resolution"]
+        assert r["accuracy"] == pytest.approx(float(pred.predict([r["arch"]])[0]), abs=1e-6)
+    # at 112 px the smallest layer-by-layer peak is 294 kB (counted by hand in the memory tests):
+    # 256 kB fits only patch-based
+    lbl = next(r for r in summary["best"] if r["resolution"] == 112 and r["schedule"] == "layer" and r["sram_kb"] == 256)
+    assert not lbl["fits"] and lbl["smallest_peak_kb"] == 294.0
+
+
+@pytest.mark.skipif(not have_asset("nasbench201/hw360_cifar100_pi5.csv.gz"),
+                    reason="needs the HW-NAS-Bench-360 table: set CODESIGN_ASSETS to the shared data folder")
+def test_nb201_cosearch_quick(tmp_path):
+    from models.nb201_table import load_hw360
+
+    out = tmp_path / "nb"
+    assert run_study("nb201_cosearch", out) < QUICK_LIMIT_S
+    summary = json.loads((out / "summary.json").read_text())
+    table = load_hw360()
+    for s in summary["summary"]:
+        acc, lat = table.accuracy, table.latency(s["runtime"])
+        assert s["reference"] == {"accuracy": pytest.approx(acc.min()), "cost": pytest.approx(lat.max())}
+        # the true front, counted here: sweep by latency, keep what is more accurate than all faster cells
+        front, best = 0, -1.0
+        for i in sorted(range(len(acc)), key=lambda i: (lat[i], -acc[i])):
+            if acc[i] > best:
+                front, best = front + 1, acc[i]
+        assert s["true_front_size"] == front
+        runs = [r for r in summary["runs"] if r["runtime"] == s["runtime"] and r["method"] == s["method"]]
+        assert all(0 < r["ratio"] <= 1 and r["evaluated"] == 500 for r in runs if "evaluated" in r)
+        assert s["ratio_mean"] == pytest.approx(sum(r["ratio"] for r in runs) / len(runs))
+        assert s["ratio_min"] == min(r["ratio"] for r in runs)
+    evo = next(s for s in summary["summary"] if s["method"] == "evolution")
+    rnd = next(s for s in summary["summary"] if s["method"] == "random")
+    assert evo["ratio_min"] > rnd["ratio_mean"]  # 500 evolved cells cover more of the front than 500 random ones
