@@ -20,6 +20,7 @@ is ``cells.2.edges.3<-1.op.1``, the reduction convs are ``cells.5.conv_a.op.1``,
 from __future__ import annotations
 
 from .errors import WorkloadError
+from .torch_builder import lazy_classes
 from .spaces.nasbench201 import (CELLS_PER_STAGE, EDGES, N_NODES, STAGE_CHANNELS, NasBench201Space,
                                  arch_to_string)
 
@@ -121,19 +122,7 @@ def _module_classes() -> dict:
             "NB201Net": NB201Net}
 
 
-_CLASSES: dict = {}
-
-
-def __getattr__(name):
-    # created on first use so that importing this module does not import torch; registered
-    # under their own names so that built modules pickle
-    if name in ("ReLUConvBN", "NB201Cell", "NB201Reduction", "NB201Net"):
-        if not _CLASSES:
-            for key, cls in _module_classes().items():
-                cls.__module__, cls.__qualname__ = __name__, key
-                _CLASSES[key] = cls
-        return _CLASSES[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_classes(__name__, ("ReLUConvBN", "NB201Cell", "NB201Reduction", "NB201Net"), _module_classes)
 
 
 def build_nb201(arch, num_classes: int = 100, seed: int = 0):

@@ -228,6 +228,24 @@ def _module_classes():
     return _MatMul, _Built
 
 
+def lazy_classes(module_name: str, names: tuple[str, ...], factory):
+    """A module-level ``__getattr__`` that serves the torch module classes ``factory()`` returns
+    (``{name: class}``, keys ``names``): made on first use, so that importing the module does not
+    import torch, and registered under ``module_name`` so that built modules pickle."""
+    made: dict = {}
+
+    def __getattr__(name):
+        if name not in names:
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        if not made:
+            for key, cls in factory().items():
+                cls.__module__, cls.__qualname__ = module_name, key
+                made[key] = cls
+        return made[name]
+
+    return __getattr__
+
+
 _CLASSES = None
 
 

@@ -12,6 +12,7 @@ by building its ``Network`` first).
 from __future__ import annotations
 
 from .errors import WorkloadError
+from .torch_builder import lazy_classes
 from .netconfig import SE_REDUCTION, mbconv_mid_channels, network_from_net_config
 from .zoo._builder import make_divisible
 
@@ -147,19 +148,7 @@ def _module_classes():
     return {"SqueezeExcite": SqueezeExcite, "MBConv": MBConv, "Block": Block, "NetConfigNet": NetConfigNet}
 
 
-_CLASSES: dict = {}
-
-
-def __getattr__(name):
-    # The module classes are created on first use so that importing this module does not import
-    # torch; registering them here under their own names keeps built modules picklable.
-    if name in ("SqueezeExcite", "MBConv", "Block", "NetConfigNet"):
-        if not _CLASSES:
-            for key, cls in _module_classes().items():
-                cls.__module__, cls.__qualname__ = __name__, key
-                _CLASSES[key] = cls
-        return _CLASSES[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_classes(__name__, ("SqueezeExcite", "MBConv", "Block", "NetConfigNet"), _module_classes)
 
 
 def build_from_net_config(cfg: dict):

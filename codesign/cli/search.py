@@ -323,6 +323,16 @@ def _interrupted(e: BaseException, got: _Signals):
     return None
 
 
+def _interrupt_exit(e: BaseException, got: _Signals, hint: str) -> int:
+    """The exit status of a search that ``e`` ended: re-raises ``e`` unless a signal caused it,
+    else prints ``hint`` (what was kept, how to go on) and returns 130 or 143."""
+    rc = _interrupted(e, got)
+    if rc is None:
+        raise e
+    print(f"codesign: interrupted; {hint}", file=sys.stderr)
+    return rc
+
+
 def _search(args, cfg, run) -> int:
     if cfg.objective == SUBNET_OBJECTIVE:
         return _search_subnet(args, cfg, run)
@@ -341,12 +351,8 @@ def _search(args, cfg, run) -> int:
             result = finalize(cfg, run, entries, time.perf_counter() - t0)
             write_search_report(run.path, result)
     except BaseException as e:
-        rc = _interrupted(e, got)
-        if rc is None:
-            raise
-        print(f"codesign: interrupted; finished evaluations are in {run.journal_path}; "
-              f"continue with: codesign search --resume {run.path}", file=sys.stderr)
-        return rc
+        return _interrupt_exit(e, got, f"finished evaluations are in {run.journal_path}; "
+                                       f"continue with: codesign search --resume {run.path}")
     if args.json:
         emit_json(result)
     elif cfg.board is not None:
@@ -375,12 +381,8 @@ def _search_subnet(args, cfg, run) -> int:
         with _sigterm_interrupts() as got:
             result = search_subnet(cfg, progress=progress)
     except BaseException as e:
-        rc = _interrupted(e, got)
-        if rc is None:
-            raise
-        print(f"codesign: interrupted; the sub-network search keeps no journal (it takes seconds to minutes): "
-              f"run it again with: codesign search --resume {run.path}", file=sys.stderr)
-        return rc
+        return _interrupt_exit(e, got, f"the sub-network search keeps no journal (it takes seconds to minutes): "
+                                       f"run it again with: codesign search --resume {run.path}")
     finally:
         if bar is not None:
             bar.close()

@@ -215,18 +215,25 @@ def evolve(space, predictor, cost_fn, min_accuracy: float, cfg: EvolutionConfig 
     def rank(pop: list[Candidate]) -> list[Candidate]:
         return _pareto_order(pop) if cfg.select == "pareto" else sorted(pop, key=fitness)
 
+    def accurate(a: dict, counter: str) -> float | None:
+        """The accuracy of ``a``, or None when the hard accuracy constraint rejects it."""
+        acc = float(predictor.predict([a])[0])
+        stats[counter] += 1
+        stats["best_accuracy"] = max(stats["best_accuracy"], acc)
+        if cfg.mode == "hard" and acc < min_accuracy:
+            return None
+        stats["accurate"] += 1
+        return acc
+
     def feasible(make) -> Candidate | None:
         """A sub-network of ``make()`` that meets the constraints (None after ``max_tries``, or
         when the evaluation budget is spent and it would be a new one)."""
         for _ in range(cfg.max_tries):
             a = make()
             k = _key(a)
-            acc = float(predictor.predict([a])[0])
-            stats["sampled"] += 1
-            stats["best_accuracy"] = max(stats["best_accuracy"], acc)
-            if cfg.mode == "hard" and acc < min_accuracy:
+            acc = accurate(a, "sampled")
+            if acc is None:
                 continue
-            stats["accurate"] += 1
             if limits and not fits(a, k):
                 continue
             if k not in seen and full():
@@ -244,12 +251,9 @@ def evolve(space, predictor, cost_fn, min_accuracy: float, cfg: EvolutionConfig 
             since += 1
             a = space.mutate(near[int(rng.integers(len(near)))][2], rng, cfg.mutation_prob)
             k = _key(a)
-            acc = float(predictor.predict([a])[0])
-            stats["repaired"] += 1
-            stats["best_accuracy"] = max(stats["best_accuracy"], acc)
-            if cfg.mode == "hard" and acc < min_accuracy:
+            acc = accurate(a, "repaired")
+            if acc is None:
                 continue
-            stats["accurate"] += 1
             if fits(a, k):
                 return evaluate(a, k, acc)
             if near[0][0] < best:
