@@ -36,7 +36,8 @@ def load_result(run_dir) -> dict:
     clear error naming the file and the field when it is missing, malformed or of another shape."""
     from models.inputs import load_json_file, validate
 
-    from .search.run_schema import MAX_RESULT_BYTES, AsicResult, FpgaResult, RunDirError, SubnetResult
+    from .search.run_schema import (MAX_RESULT_BYTES, AsicResult, FpgaResult, LatencyTargetResult, RunDirError,
+                                     SubnetResult)
 
     path = Path(run_dir) / "result.json"
     if not Path(run_dir).is_dir():
@@ -47,7 +48,8 @@ def load_result(run_dir) -> dict:
     result = load_json_file(path, error=RunDirError, max_bytes=MAX_RESULT_BYTES)
     if not isinstance(result, dict):
         raise RunDirError(f"{path}: expected a search result (a JSON object), got {json.dumps(result)[:40]}")
-    schema = {"fpga": FpgaResult, "subnet": SubnetResult}.get(result.get("kind"), AsicResult)
+    schema = {"fpga": FpgaResult, "subnet": SubnetResult, "subnet-latency": LatencyTargetResult}.get(
+        result.get("kind"), AsicResult)
     validate(schema, result, str(path), error=RunDirError)
     return result
 
@@ -646,6 +648,8 @@ def write_report(run_dir, result: dict | None = None) -> dict:
         return write_fpga_report(run_dir, result)
     if result.get("kind") == "subnet":
         return write_subnet_report(run_dir, result)
+    if result.get("kind") == "subnet-latency":
+        return write_latency_target_report(run_dir, result)
     data = report_data(result)
     _finite(data)
     images = {"convergence": "convergence.png"}
@@ -873,6 +877,18 @@ def _subnet_blocks(result: dict) -> list[tuple]:
     ]
 
 
+def _write_documents(run_dir: Path, blocks, data: dict, images: list[str]) -> dict:
+    """``report.md``, ``report.html`` and ``report.json`` of ``blocks`` and ``data``; ``data`` with the
+    written paths (and the ``images``) under ``files``."""
+    _finite(data)
+    for name, text in (("report.md", _to_markdown(blocks)), ("report.html", _to_html(blocks, run_dir)),
+                       ("report.json", json.dumps(data, indent=1, allow_nan=False) + "\n")):
+        atomic_write(run_dir / name, text)
+        _readable(run_dir / name)
+    data["files"] = [str(run_dir / n) for n in ["report.md", "report.html", "report.json", *images]]
+    return data
+
+
 def write_subnet_report(run_dir, result: dict) -> dict:
     """``report.md``, ``report.html``, ``report.json`` and ``pareto.png`` of a sub-network search;
     returns the report data (the result's numbers) with the written paths under ``files``."""
@@ -881,10 +897,42 @@ def write_subnet_report(run_dir, result: dict) -> dict:
     blocks = _subnet_blocks(result)
     data = {k: result[k] for k in ("kind", "space", "mcu", "limits", "best", "pareto", "evaluated", "seconds")}
     data["accuracy_label"] = subnet_accuracy_label(result)
-    _finite(data)
-    for name, text in (("report.md", _to_markdown(blocks)), ("report.html", _to_html(blocks, run_dir)),
-                       ("report.json", json.dumps(data, indent=1, allow_nan=False) + "\n")):
-        atomic_write(run_dir / name, text)
-        _readable(run_dir / name)
-    data["files"] = [str(run_dir / n) for n in ("report.md", "report.html", "report.json", "pareto.png")]
-    return data
+    return _write_documents(run_dir, blocks, data, ["pareto.png"])
+
+
+# ---- the sub-network search alone under a latency target (--max-latency) -------------------
+def plot_trajectory(result: dict, path: Path) -> None:
+    """The best predicted accuracy within the latency target against wall time."""
+    plt = _plt()
+    tr = result["trajectory"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.step([p["seconds"] for p in tr] + [result["search_seconds"]],
+            [p["accuracy"] for p in tr] + [tr[-1]["accuracy"]], where="post", marker="o", ms=3,
+            label=f"{result['strategy']} search")
+    ax.set_xlabel("wall time (s)")
+    ax.set_ylabel(f"best predicted accuracy within {fmt(result['target_ms'])} ms")
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
+def write_latency_target_report(run_dir, result: dict) -> dict:
+    """``report.md``, ``report.html``, ``report.json`` and ``trajectory.png`` of a sub-network search
+    under a latency target; returns the report data with the written paths under ``files``."""
+    run_dir = Path(run_dir)
+    plot_trajectory(result, run_dir / "trajectory.png")
+    cfg, b = result["config"], result["best"]
+    blocks = [
+        ("h1", "Sub-network search report: latency target"),
+        ("p", f"Space {result['space']}; the most accurate sub-network (predicted accuracy) whose latency on "
+              f"{result['latency']} is at most {fmt(result['target_ms'])} ms; {result['strategy']} search, seed "
+              f"{cfg['seed']}; {result['evaluations']} sub-networks scored in {fmt(result['search_seconds'])} s "
+              f"(set-up included: {fmt(result['seconds'])} s)."),
+        ("strong", f"Chosen: predicted accuracy {fmt(b['accuracy'])} at {fmt(b['latency_ms'])} ms"),
+        ("code", json.dumps(b["arch"])),
+        ("img", "best accuracy within the target over wall time", "trajectory.png"),
+        ("table", "trajectory", ["seconds", "best predicted accuracy", "sub-networks scored"],
+         [[fmt(p["seconds"]), fmt(p["accuracy"]), str(p["evaluations"])] for p in result["trajectory"]]),
+    ]
+    data = {k: result[k] for k in ("kind", "space", "strategy", "latency", "target_ms", "best", "trajectory",
+                                   "evaluations", "search_seconds", "seconds")}
+    return _write_documents(run_dir, blocks, data, ["trajectory.png"])

@@ -10,6 +10,11 @@ def _run(args) -> int:
     data = write_report(args.run_dir)
     if args.json:
         emit_json(data)
+    elif data.get("kind") == "subnet-latency":
+        b = data["best"]
+        print(f"chosen sub-network of {data['space']} ({data['strategy']} search): predicted accuracy "
+              f"{b['accuracy']:.4f} at {b['latency_ms']:.3f} ms (target {data['target_ms']:g} ms)")
+        print("wrote " + ", ".join(data["files"]))
     elif data.get("kind") == "subnet":
         b = data["best"]
         print(f"chosen sub-network of {data['space']}: {data['accuracy_label']} {b['accuracy']:.4f}, "

@@ -8,7 +8,9 @@ accelerator: the most accurate sub-network that fits (TinyNAS style)."""
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import re
 import signal
 import sys
 import threading
@@ -16,8 +18,9 @@ import time
 from contextlib import contextmanager
 
 from accelerators.mcu import MAX_FLASH_KB, MAX_SRAM_KB
-from codesign.search.run_schema import (ACCURACY_SOURCES, MAX_BATCH, MAX_BUDGET, MAX_GENERATIONS, MAX_POPULATION,
-                                        MAX_RESOLUTION, SUBNET_OBJECTIVE, RunDirError)
+from codesign.search.run_schema import (ACCURACY_SOURCES, MAX_BATCH, MAX_BUDGET, MAX_GENERATIONS, MAX_LATENCY_MS,
+                                        LATENCY_SOURCE, MAX_POPULATION, MAX_RESOLUTION, SUBNET_OBJECTIVE, SUBNET_STRATEGIES,
+                                        RunDirError)
 from mappings.optimizers import OPTIMIZERS
 from models.errors import CodesignError
 
@@ -37,13 +40,15 @@ CONFIG_OPTIONS = {"workload": "workloads", "space": "space", "min_accuracy": "mi
                   "mapper": "mapper", "final_mapper": "final_mapper", "objective": "objective",
                   "resolution": "resolution", "seed": "seed", "schedule": "schedule", "accuracy": "accuracy",
                   "max_sram": "max_sram_kb", "max_flash": "max_flash_kb", "mcu": "mcu",
-                  "sram_schedule": "sram_schedule"}
+                  "sram_schedule": "sram_schedule", "strategy": "strategy", "max_latency": "max_latency_ms",
+                  "latency_source": "latency"}
 DEFAULTS = {"constraint": "hard", "population": 32, "generations": 8, "subnet_mapper": "heuristic",
             "budget": DEFAULT_BUDGET, "optimizer": "PortfolioDiscreteOnePlusOne", "batch": 8,
             "mapper": "heuristic", "final_mapper": "auto", "objective": "edp", "seed": 0, "schedule": "layer",
-            "accuracy": "predictor", "sram_schedule": "layer"}
+            "accuracy": "predictor", "sram_schedule": "layer", "strategy": "evolution"}
 SUBNET_OPTIONS = ("min_accuracy", "constraint", "population", "generations", "subnet_mapper", "accuracy",
-                  "max_sram", "max_flash", "mcu", "sram_schedule")
+                  "max_sram", "max_flash", "mcu", "sram_schedule", "strategy", "max_latency", "latency_source")
+DEFAULT_LATENCY_SOURCE = "lut:note10"
 # options of the accelerator search: they do not apply to the sub-network search alone
 ACCELERATOR_OPTIONS = ("envelope", "board", "fpga_model", "budget", "optimizer", "batch", "mapper", "final_mapper",
                        "subnet_mapper", "constraint", "schedule", "workers", "dask")
@@ -136,7 +141,8 @@ def _given(args) -> dict:
 
 
 def _check_resume_options(args, cfg, run) -> None:
-    saved = {"schedule": "layer", "accuracy": "predictor", "sram_schedule": "layer", **cfg.to_dict()}
+    saved = {"schedule": "layer", "accuracy": "predictor", "sram_schedule": "layer", "strategy": "evolution",
+             **cfg.to_dict()}
     given = _given(args)
     if "mcu" in given:
         from accelerators.mcu import load_mcu
@@ -167,6 +173,10 @@ def _new_config(args):
         raise CodesignError("give --out RUN_DIR (or --resume RUN_DIR)")
     if args.objective == SUBNET_OBJECTIVE:
         return _subnet_config(args)
+    latency = [_flag(d) for d in ("max_latency", "strategy", "latency_source") if getattr(args, d) is not None]
+    if latency:
+        raise CodesignError(f"{', '.join(latency)}: the sub-network search alone under a latency target: it needs "
+                            f"--objective accuracy (and --space ofa-mbv3)")
     if args.board and args.envelope is not None:
         raise CodesignError("--board searches FPGA designs on that board; it cannot be combined with --envelope "
                             "(an ASIC resource envelope)")
@@ -262,14 +272,53 @@ def _subnet_config(args):
     if args.min_accuracy is not None and is_proxy(args.accuracy or ""):
         raise CodesignError(f"--min-accuracy bounds an accuracy fraction; --accuracy {args.accuracy} gives a "
                             f"zero-cost proxy's score: drop --min-accuracy")
-    cfg = SearchConfig(workloads=[], envelope=None, space=args.space, objective=SUBNET_OBJECTIVE,
-                       min_accuracy=args.min_accuracy, accuracy=args.accuracy or DEFAULTS["accuracy"],
-                       population=args.population or DEFAULTS["population"],
-                       generations=args.generations if args.generations is not None else DEFAULTS["generations"],
-                       seed=args.seed if args.seed is not None else DEFAULTS["seed"], resolution=args.resolution,
-                       **_memory_limits(args))
+    kw = dict(workloads=[], envelope=None, space=args.space, objective=SUBNET_OBJECTIVE,
+              min_accuracy=args.min_accuracy, accuracy=args.accuracy or DEFAULTS["accuracy"],
+              population=args.population or DEFAULTS["population"],
+              generations=args.generations if args.generations is not None else DEFAULTS["generations"],
+              seed=args.seed if args.seed is not None else DEFAULTS["seed"], resolution=args.resolution)
+    if args.max_latency is not None or args.strategy is not None or args.latency_source is not None:
+        return _latency_target_config(args, kw)
+    cfg = SearchConfig(**kw, **_memory_limits(args))
     check_subnet_feasible(cfg)  # nothing that fits: one error before the run directory is made
     return cfg
+
+
+def _latency_target_config(args, kw: dict):
+    """The config of the sub-network search alone under a latency target (``--max-latency``)."""
+    from codesign.search import SearchConfig
+    from codesign.search.differentiable import check_target
+
+    if args.max_latency is None:
+        raise CodesignError("--strategy and --latency-source search under a latency target: give --max-latency MS")
+    extra = [_flag(d) for d in ("max_sram", "max_flash", "mcu", "sram_schedule", "min_accuracy", "resolution")
+             if getattr(args, d) is not None]
+    if extra:
+        raise CodesignError(f"--max-latency (the most accurate sub-network within a latency target) cannot be "
+                            f"combined with {', '.join(extra)}")
+    if (args.accuracy or "predictor") != "predictor" or args.space.replace("_", "-").lower() != "ofa-mbv3":
+        raise CodesignError("--max-latency searches the ofa-mbv3 space with its accuracy predictor "
+                            "(the per-operator latency tables cover that space)")
+    source = args.latency_source or DEFAULT_LATENCY_SOURCE
+    if not re.match(LATENCY_SOURCE, source):
+        raise CodesignError(f"--latency-source {source!r}: give {DEFAULT_LATENCY_SOURCE} or analytical:ACCELERATOR "
+                            f"(a preset name, e.g. analytical:eyeriss)")
+    cfg = SearchConfig(**kw, strategy=args.strategy or DEFAULTS["strategy"], max_latency_ms=args.max_latency,
+                       latency=source)
+    check_target(_latency_table(cfg.space, cfg.latency), cfg.max_latency_ms)  # one error before the run directory
+    return cfg
+
+
+@functools.lru_cache(maxsize=4)
+def _latency_table(space: str, source: str):
+    """The per-slot latency table of ``space`` from ``source`` (``lut:note10`` or
+    ``analytical:<accelerator>``), built once per process."""
+    from codesign.search.differentiable import analytical_table, lut_table
+
+    if source.startswith("analytical:"):
+        return analytical_table(source.split(":", 1)[1], space, "latency")
+    from codesign.validation.latency import get_backend
+    return lut_table(get_backend(source), space)
 
 
 class Terminated(KeyboardInterrupt):
@@ -379,7 +428,11 @@ def _search_subnet(args, cfg, run) -> int:
     got = _Signals()
     try:
         with _sigterm_interrupts() as got:
-            result = search_subnet(cfg, progress=progress)
+            if cfg.max_latency_ms is not None:
+                from codesign.search.differentiable import search_latency_target
+                result = search_latency_target(cfg, _latency_table(cfg.space, cfg.latency))
+            else:
+                result = search_subnet(cfg, progress=progress)
     except BaseException as e:
         return _interrupt_exit(e, got, f"the sub-network search keeps no journal (it takes seconds to minutes): "
                                        f"run it again with: codesign search --resume {run.path}")
@@ -387,10 +440,17 @@ def _search_subnet(args, cfg, run) -> int:
         if bar is not None:
             bar.close()
     run.write_json("result.json", result)
-    from codesign.report import write_subnet_report
-    write_subnet_report(run.path, result)
+    from codesign.report import write_report
+    write_report(run.path, result)
     if args.json:
         emit_json(result)
+    elif result["kind"] == "subnet-latency":
+        b = result["best"]
+        print(f"the most accurate sub-network of {result['space']} within {result['target_ms']:g} ms on "
+              f"{result['latency']} ({result['strategy']} search): predicted accuracy {b['accuracy']:.4f} at "
+              f"{b['latency_ms']:.3f} ms\narch {b['arch']}\n{result['evaluations']} sub-networks scored in "
+              f"{result['seconds']:.1f} s; run directory: {run.path} (result.json, report.md, report.html, "
+              f"trajectory.png)")
     else:
         print(_subnet_summary_text(result, run.path))
     return 0
@@ -469,6 +529,15 @@ def register(sub) -> None:
                         "--max-sram / --max-flash replace either)")
     p.add_argument("--sram-schedule", choices=["layer", "patch"], **unset,
                    help="peak SRAM layer by layer (default) or with the best patch-based first stage (4x4 patches)")
+    p.add_argument("--max-latency", type=float_in(0, MAX_LATENCY_MS, lo_open=True), metavar="MS", **unset,
+                   help="with --objective accuracy (ofa-mbv3): the most accurate sub-network whose latency is at "
+                        "most MS (see docs/differentiable.md)")
+    p.add_argument("--strategy", choices=SUBNET_STRATEGIES, **unset,
+                   help="how --max-latency searches: evolution (default) or differentiable (relaxed choices, "
+                        "expected latency, the predictor as accuracy; then a discrete polish)")
+    p.add_argument("--latency-source", metavar="SPEC", **unset,
+                   help=f"latency of --max-latency: {DEFAULT_LATENCY_SOURCE} (default; per-operator phone tables) or "
+                        f"analytical:ACCELERATOR (the cost model, e.g. analytical:eyeriss)")
     p.add_argument("--envelope", **unset, help=f"preset whose #PEs, on-chip bytes and bandwidth bound the search "
                                               f"(default {DEFAULT_ENVELOPE})")
     p.add_argument("--board", **unset, help="search FPGA designs on this board instead (zcu102, vc707, zc706, "

@@ -71,6 +71,11 @@ class SearchConfig:
     max_flash_kb: float | None = None
     mcu: str | None = None
     sram_schedule: str = "layer"
+    # the sub-network search alone under a latency target: ``strategy`` ("evolution" or
+    # "differentiable"), the target (ms) and the latency source ("lut:note10", "analytical:<preset>")
+    strategy: str = "evolution"
+    max_latency_ms: float | None = None
+    latency: str | None = None
     # the cost model's version (None: a run saved before it was recorded; such a run cannot resume)
     mapper_version: int | None = MAPPER_VERSION
     # sha256 of each input file (workload or board YAML) when the run started: see ``with_input_hashes``
@@ -88,7 +93,8 @@ class SearchConfig:
         if self.schedule == "layer":  # runs keep the config they had before fused schedules existed
             del d["schedule"]
         for k, default in (("accuracy", "predictor"), ("max_sram_kb", None), ("max_flash_kb", None), ("mcu", None),
-                           ("sram_schedule", "layer")):
+                           ("sram_schedule", "layer"), ("strategy", "evolution"), ("max_latency_ms", None),
+                           ("latency", None)):
             if d[k] == default:  # runs keep the config they had before these options existed
                 del d[k]
         if self.objective == ACCURACY_OBJECTIVE:  # no accelerator: its options do not apply

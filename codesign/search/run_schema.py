@@ -34,6 +34,9 @@ SUBNET_OBJECTIVE = "accuracy"  # the sub-network search alone (no accelerator): 
 ACCURACY_SOURCES = ("predictor", "table")  # the space's predictor; nasbench201's measured table
 # (or the name of a zero-cost proxy of ``models.proxies``, checked when the run loads it)
 STATUSES = ("ok", "rejected", "unmappable")
+SUBNET_STRATEGIES = ("evolution", "differentiable")  # how the sub-network search alone searches
+MAX_LATENCY_MS = 1e6          # a latency target of the sub-network search (ms)
+LATENCY_SOURCE = r"^(lut:note10|analytical:[A-Za-z0-9_.-]{1,64})$"
 
 
 class RunDirError(CodesignError):
@@ -80,6 +83,10 @@ class RunConfig(_Strict):
     max_flash_kb: Optional[Annotated[float, Field(gt=0, le=MAX_FLASH_KB, allow_inf_nan=False)]] = None
     mcu: Optional[Name] = None
     sram_schedule: Literal[SRAM_SCHEDULES] = "layer"
+    # the sub-network search alone under a latency target: strategy, target and where latency comes from
+    strategy: Literal[SUBNET_STRATEGIES] = "evolution"
+    max_latency_ms: Optional[Annotated[float, Field(gt=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]] = None
+    latency: Optional[Annotated[str, Field(pattern=LATENCY_SOURCE)]] = None
     # None: written before the cost model's version was recorded
     mapper_version: Optional[Annotated[int, Field(ge=0)]] = None
     # sha256 of each input file (workload, board YAML) when the run started
@@ -104,6 +111,17 @@ class RunConfig(_Strict):
             if missing:
                 raise ValueError(f"missing field(s) {', '.join(repr(k) for k in missing)} (required unless "
                                  f"'objective: {SUBNET_OBJECTIVE}')")
+        if (self.max_latency_ms is None) != (self.latency is None):
+            raise ValueError("'max_latency_ms' and 'latency' (its source) go together")
+        if self.max_latency_ms is not None:
+            if not alone:
+                raise ValueError(f"'max_latency_ms': a latency target of the sub-network search alone "
+                                 f"('objective: {SUBNET_OBJECTIVE}')")
+            given = [k for k in ("max_sram_kb", "max_flash_kb", "mcu") if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"'max_latency_ms' cannot be combined with memory limits ({', '.join(given)})")
+        elif self.strategy != "evolution":
+            raise ValueError(f"'strategy: {self.strategy}' searches under a latency target: it needs 'max_latency_ms'")
         if self.space is None:
             extra = [k for k in ("max_sram_kb", "max_flash_kb", "mcu") if getattr(self, k) is not None]
             extra += [k for k, d in (("sram_schedule", "layer"), ("accuracy", "predictor")) if getattr(self, k) != d]
@@ -320,4 +338,33 @@ class SubnetResult(_Open):
     best: _SubnetPoint
     pareto: Annotated[list[_SubnetPoint], Field(min_length=1)]
     evaluated: Annotated[int, Field(ge=1)]
+    seconds: Annotated[Finite, Field(ge=0)]
+
+
+class _LatencyPoint(_Open):
+    seconds: Annotated[Finite, Field(ge=0)]
+    accuracy: Finite
+    evaluations: Annotated[int, Field(ge=0)]
+
+
+class _LatencyBest(_Open):
+    arch: dict[str, Any]
+    accuracy: Finite
+    latency_ms: Positive
+
+
+class LatencyTargetResult(_Open):
+    """``result.json`` of the sub-network search alone under a latency target (``"kind":
+    "subnet-latency"``): the most accurate sub-network within ``target_ms``, by ``strategy``."""
+
+    kind: Literal["subnet-latency"]
+    config: _SubnetConfig
+    space: str
+    strategy: Literal[SUBNET_STRATEGIES]
+    latency: str
+    target_ms: Positive
+    best: _LatencyBest
+    trajectory: Annotated[list[_LatencyPoint], Field(min_length=1)]
+    evaluations: Annotated[int, Field(ge=1)]
+    search_seconds: Annotated[Finite, Field(ge=0)]
     seconds: Annotated[Finite, Field(ge=0)]

@@ -243,3 +243,26 @@ def test_nb201_cosearch_quick(tmp_path):
     evo = next(s for s in summary["summary"] if s["method"] == "evolution")
     rnd = next(s for s in summary["summary"] if s["method"] == "random")
     assert evo["ratio_min"] > rnd["ratio_mean"]  # 500 evolved cells cover more of the front than 500 random ones
+
+
+@pytest.mark.skipif(not have_asset("ofa/acc_predictor.pth") or not have_asset("ofa/note10/160_lookup_table.yaml"),
+                    reason="needs the OFA predictor and Note10 tables: set CODESIGN_ASSETS to the shared data folder")
+def test_differentiable_vs_evolution_quick(tmp_path):
+    from codesign.validation.latency import get_backend
+
+    out = tmp_path / "dz"
+    assert run_study("differentiable_vs_evolution", out) < QUICK_LIMIT_S
+    s = json.loads((out / "summary.json").read_text())
+    lut = get_backend("lut:note10")
+    smallest = {"ks": [3] * 20, "e": [3] * 20, "d": [2] * 5, "r": 160}
+    largest = {"ks": [7] * 20, "e": [6] * 20, "d": [4] * 5, "r": 224}
+    assert s["latency_range_ms"] == [pytest.approx(lut.measure(smallest, space="ofa-mbv3").ms),
+                                     pytest.approx(lut.measure(largest, space="ofa-mbv3").ms)]
+    for r in s["rows"]:
+        assert r["evo_latency_ms"] <= r["target_ms"] and r["diff_latency_ms"] <= r["target_ms"]
+        assert r["eq_latency_ms"] <= r["target_ms"]
+        if r["reach_seconds"] is not None:
+            assert r["reach_ratio"] == pytest.approx(r["reach_seconds"] / r["evo_seconds"])
+    reached = [r for r in s["rows"] if r["reach_seconds"] is not None]
+    assert s["note10"]["runs"] == len(s["rows"]) and s["note10"]["reached"] == len(reached)
+    assert s["note10"]["within_ratio"] == sum(r["reach_ratio"] <= s["target_ratio"] for r in reached)
