@@ -915,11 +915,27 @@ def plot_trajectory(result: dict, path: Path) -> None:
     _save(fig, path)
 
 
+def plot_latency_front(result: dict, path: Path) -> None:
+    """Predicted accuracy against latency of the search's front, the chosen one starred."""
+    plt = _plt()
+    b, pts = result["best"], result["front"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.step([p["latency_ms"] for p in pts], [p["accuracy"] for p in pts], where="post", marker="o", ms=3,
+            label=f"front of the sub-networks the {result['strategy']} search scored")
+    ax.plot([b["latency_ms"]], [b["accuracy"]], "r*", ms=12, label="chosen")
+    ax.axvline(result["target_ms"], color="k", lw=0.8, ls="--", label="latency target")
+    ax.set_xlabel(f"latency on {result['latency']} (ms)")
+    ax.set_ylabel("predicted accuracy")
+    ax.legend(fontsize=7)
+    _save(fig, path)
+
+
 def write_latency_target_report(run_dir, result: dict) -> dict:
     """``report.md``, ``report.html``, ``report.json`` and ``trajectory.png`` of a sub-network search
     under a latency target; returns the report data with the written paths under ``files``."""
     run_dir = Path(run_dir)
     plot_trajectory(result, run_dir / "trajectory.png")
+    plot_latency_front(result, run_dir / "front.png")
     cfg, b = result["config"], result["best"]
     blocks = [
         ("h1", "Sub-network search report: latency target"),
@@ -932,7 +948,11 @@ def write_latency_target_report(run_dir, result: dict) -> dict:
         ("img", "best accuracy within the target over wall time", "trajectory.png"),
         ("table", "trajectory", ["seconds", "best predicted accuracy", "sub-networks scored"],
          [[fmt(p["seconds"]), fmt(p["accuracy"]), str(p["evaluations"])] for p in result["trajectory"]]),
+        ("h2", "Accuracy against latency"),
+        ("img", "predicted accuracy against latency of the scored sub-networks' front", "front.png"),
+        ("table", "front", ["latency (ms)", "predicted accuracy", "arch"],
+         [[fmt(p["latency_ms"]), fmt(p["accuracy"]), json.dumps(p["arch"])] for p in result["front"]]),
     ]
     data = {k: result[k] for k in ("kind", "space", "strategy", "latency", "target_ms", "best", "trajectory",
-                                   "evaluations", "search_seconds", "seconds")}
-    return _write_documents(run_dir, blocks, data, ["trajectory.png"])
+                                   "front", "evaluations", "search_seconds", "seconds")}
+    return _write_documents(run_dir, blocks, data, ["trajectory.png", "front.png"])

@@ -450,7 +450,7 @@ def _search_subnet(args, cfg, run) -> int:
               f"{result['latency']} ({result['strategy']} search): predicted accuracy {b['accuracy']:.4f} at "
               f"{b['latency_ms']:.3f} ms\narch {b['arch']}\n{result['evaluations']} sub-networks scored in "
               f"{result['seconds']:.1f} s; run directory: {run.path} (result.json, report.md, report.html, "
-              f"trajectory.png)")
+              f"trajectory.png, front.png)")
     else:
         print(_subnet_summary_text(result, run.path))
     return 0

@@ -349,6 +349,7 @@ class SearchResult:
     evaluations: int
     trajectory: list = field(default_factory=list)
     info: dict = field(default_factory=dict)
+    front: list = field(default_factory=list)  # accuracy-latency front of the archs scored within the target
 
     def time_to_reach(self, accuracy: float, tol: float = 1e-9):
         """Seconds until the best accuracy within the target first reached ``accuracy`` (None if never)."""
@@ -363,7 +364,7 @@ class SearchResult:
                 "accuracy": self.accuracy, "latency_ms": self.latency_ms, "seconds": self.seconds,
                 "evaluations": self.evaluations,
                 "trajectory": [{"seconds": t, "accuracy": a, "evaluations": n} for t, a, n in self.trajectory],
-                "info": self.info}
+                "front": self.front, "info": self.info}
 
 
 class _Best:
@@ -374,15 +375,28 @@ class _Best:
         self.target, self.t0, self.exact = target, t0, exact
         self.acc, self.lat, self.idx = -math.inf, math.inf, None
         self.trajectory = []
+        self.within = []  # every arch scored within the target: (K, E, D, R, acc, lat) arrays
         self.new_round()
 
     def new_round(self) -> None:
         self.round_acc, self.round_idx = -math.inf, None
 
+    def front(self, table: LatencyTable) -> list[dict]:
+        """The archs scored within the target that no other scored one beats in both accuracy and
+        latency, by increasing latency: ``{"arch", "accuracy", "latency_ms"}``."""
+        from .pareto import front_indices
+
+        if not self.within:
+            return []
+        K, E, D, R, acc, lat = (np.concatenate(x) for x in zip(*self.within))
+        return [{"arch": from_indices(K[i], E[i], D[i], int(R[i]), table), "accuracy": float(acc[i]),
+                 "latency_ms": float(lat[i])} for i in front_indices(acc, lat)]
+
     def offer(self, K, E, D, R, acc, lat) -> None:
         ok = lat <= self.target
         if not ok.any():
             return
+        self.within.append((K[ok], E[ok], D[ok], np.asarray(R)[ok], acc[ok], lat[ok]))
         i = int(np.flatnonzero(ok)[np.argmax(acc[ok])])
         if acc[i] > self.round_acc:
             self.round_acc, self.round_idx = float(acc[i]), (K[i].copy(), E[i].copy(), D[i].copy(), int(R[i]))
@@ -609,7 +623,8 @@ def search_differentiable(space, predictor, latency_table: LatencyTable, target_
     lat = latency_table.latency(arch)
     return SearchResult("differentiable", T, arch, acc, lat, secs, exact.evaluations, best.trajectory,
                         {"rounds": rnd, "steps": steps, "restarts": restarts, "relax": relax, "lr": lr,
-                         "tau": list(tau), "lam0": lam0, "eta": eta, "latency_source": latency_table.source})
+                         "tau": list(tau), "lam0": lam0, "eta": eta, "latency_source": latency_table.source},
+                        best.front(latency_table))
 
 
 class TableResolutions:
@@ -684,7 +699,9 @@ def search_evolution(space, predictor, latency_table: LatencyTable, target_ms: f
         trajectory.append((secs, float(b.accuracy), calls["n"]))
     return SearchResult("evolution", T, b.arch, float(b.accuracy), float(b.measures["latency_ms"]), secs, calls["n"],
                         trajectory, {"population": cfg.population, "generations": cfg.generations,
-                                     "distinct_evaluated": res.evaluated, "latency_source": latency_table.source})
+                                     "distinct_evaluated": res.evaluated, "latency_source": latency_table.source},
+                        [{"arch": c.arch, "accuracy": float(c.accuracy), "latency_ms": float(c.measures["latency_ms"])}
+                         for c in res.pareto])
 
 
 def search(target_ms: float, latency_table: LatencyTable, strategy: str = "differentiable", space="ofa-mbv3",
@@ -720,5 +737,5 @@ def search_latency_target(cfg, latency_table: LatencyTable) -> dict:
     return {"kind": "subnet-latency", "config": cfg.to_dict(), "space": cfg.space, "strategy": cfg.strategy,
             "latency": cfg.latency, "target_ms": cfg.max_latency_ms,
             "best": {"arch": res["arch"], "accuracy": res["accuracy"], "latency_ms": res["latency_ms"]},
-            "trajectory": res["trajectory"], "evaluations": res["evaluations"],
+            "trajectory": res["trajectory"], "front": res["front"], "evaluations": res["evaluations"],
             "search_seconds": res["seconds"], "seconds": time.perf_counter() - t0, "info": res["info"]}

@@ -365,6 +365,7 @@ class LatencyTargetResult(_Open):
     target_ms: Positive
     best: _LatencyBest
     trajectory: Annotated[list[_LatencyPoint], Field(min_length=1)]
+    front: Annotated[list[_LatencyBest], Field(min_length=1)]
     evaluations: Annotated[int, Field(ge=1)]
     search_seconds: Annotated[Finite, Field(ge=0)]
     seconds: Annotated[Finite, Field(ge=0)]

@@ -246,6 +246,15 @@ def test_cli_latency_target(tmp_path, capsys, setup, lut, strategy):
     assert res["kind"] == "subnet-latency" and res["strategy"] == strategy
     accs = [p["accuracy"] for p in res["trajectory"]]
     assert accs == sorted(accs) and accs[-1] == pytest.approx(b["accuracy"])
+    # the front: within the target, each point's numbers its own, faster points less accurate
+    front = res["front"]
+    assert [p["latency_ms"] for p in front] == sorted(p["latency_ms"] for p in front)
+    assert all(x["accuracy"] < y["accuracy"] for x, y in zip(front, front[1:]))
+    for p in front[:: max(1, len(front) // 5)] + front[-1:]:
+        assert p["latency_ms"] <= 25
+        assert p["latency_ms"] == pytest.approx(lut.measure(p["arch"], space="ofa-mbv3").ms, rel=1e-9)
+        assert p["accuracy"] == pytest.approx(float(predictor.predict([p["arch"]])[0]), abs=1e-5)
+    assert front[-1]["accuracy"] == pytest.approx(b["accuracy"], abs=1e-5)
     # the report renders again from result.json alone
     (d / "report.md").unlink()
     from codesign.cli import main
