@@ -12,8 +12,10 @@ Accounting (as MCUNet / MCUNetV2 report it, int8 by default):
 - A tiled stack (patch-based inference) holds its whole output (filled patch by patch) and the
   tensors held across it; its input is read patch by patch when it is the network's input (from
   the sensor or Flash), else held whole. Per patch, the largest ``input tile + output tile`` of
-  its layers (``stack_tiles``: the receptive field of the patch, overlap recomputed), plus the
-  cached halo with ``cache`` overlap and the skip tiles held inside it.
+  its layers and of the pools it crosses (``stack_tile_windows``: the receptive field of the
+  patch through kernels, strides and pooling windows, overlap recomputed), plus the cached halo
+  with ``cache`` overlap and the skip tiles held inside it. A crossed pool's output that a layer
+  after the stack also reads (a residual block's input) is held whole as well.
 - Weights live in Flash: every parameter at ``weight_bits``.
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 from models.network import Network
 
-from .schedule import Flow, Stack, cache_elems, flow, stack_tiles
+from .schedule import Flow, Stack, cache_elems, flow, stack_tile_windows
 
 ACT_BITS = 8
 WEIGHT_BITS = 8
@@ -88,7 +90,9 @@ def memory_profile(network: Network, stacks: list[Stack] | None = None, act_bits
     rows, peak, peak_at = [], -1.0, ""
     for st in stacks:
         layers = [network.layers[i] for i in st.indices]
-        tiles, tl = stack_tiles(layers, st.tile, st.overlap)
+        pools = [fl.pool(i) if i > st.first else None for i in st.indices]
+        tiles, tl, tp = stack_tile_windows(layers, st.tile, st.overlap,
+                                           [p.window if p else None for p in pools] if any(pools) else None)
         if tiles == 1 and st.first == st.last:
             i, l = st.first, layers[0]
             srcs = [s for s in fl.sources[i] if s in size]
@@ -110,12 +114,21 @@ def memory_profile(network: Network, stacks: list[Stack] | None = None, act_bits
             whole = size[z] + held_across(a, a, skip=(src,))
             if src >= 0 or last_use[-1] > a:
                 whole += size[src]  # a stack input that is not the network input is held whole
-            per_tile = max(t.input_elems * (k > 0) + t.output_elems * (k < len(tl) - 1)
-                           + (t.input_elems if k == 0 and src == -1 else 0) for k, t in enumerate(tl))
+            # per patch: the largest input + output tile of a layer or of a pool it crosses
+            moments = [t.input_elems * (k > 0) + t.output_elems * (k < len(tl) - 1)
+                       + (t.input_elems if k == 0 and src == -1 else 0) for k, t in enumerate(tl)]
+            moments += [p.tile_input_elems(t) + t.output_elems for p, t in zip(pools, tp) if p]
+            per_tile = max(moments)
+            # skip tiles held (a crossed pool's output when it is a skip added in the stack)
             per_tile += sum(t.output_elems for j in st.indices for s in fl.skips[j] if a <= s < j
                             for t in [tl[j - a]])
+            per_tile += sum(tl[j - a].output_elems for j in st.indices for k in range(len(fl.skips[j]))
+                            if a < (fl.skip_pool(j, k) or -1) <= j)
             if st.overlap == "cache" and tiles > 1:
                 per_tile += sum(cache_elems(l, t) for l, t in zip(layers, tl))
+                per_tile += sum(cache_elems(p.window, t) for p, t in zip(pools, tp) if p)
+            # a crossed pool's output that a layer after the stack reads is held whole
+            whole += sum(p.op.out_elems for p in pools if p and any(r > z for r in p.readers))
             elems = whole + per_tile
             name = f"{layers[0].name} .. {layers[-1].name} ({len(layers)} layers, {tiles} patches)"
         nbytes = int(math.ceil(elems * b))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from accelerators.cost import COMPONENTS, evaluate_mapping
 from accelerators.schedule import (OVERLAP, Flow, Stack, StackCost, aux_onchip_cost, check_stack, flow,
-                                   fused_aux_onchip, plan_stack, stack_cost)
+                                   fused_aux_onchip, plan_stack, pool_onchip_cost, stack_cost)
 from accelerators.spec import Accelerator, load_accelerator
 from models.errors import MappingError, WorkloadError
 from models.layer import Layer
@@ -194,8 +194,10 @@ def evaluate_schedule(network: Network, accelerator, schedule: Schedule | None =
     """Cost of ``network`` on ``accelerator`` under ``schedule`` (layer-by-layer by default).
 
     ``aux=True`` also costs the non-MAC operators: residual adds whose operands stay on chip
-    in a fused stack cost their element operations only, every other operator is an unfused
-    pass over DRAM (``mappings.evaluate.aux_cost``)."""
+    in a fused stack cost their element operations only, a pool crossed by a stack its element
+    operations per tile (recomputed overlap included; plus its output written to DRAM when a
+    reader outside the stack needs it), every other operator is an unfused pass over DRAM
+    (``mappings.evaluate.aux_cost``)."""
     t0 = time.perf_counter()
     sm = mapper or StackMapper(network, accelerator, optimizer, objective, cache, seed, budget)
     acc: Accelerator = sm.acc
@@ -214,8 +216,14 @@ def evaluate_schedule(network: Network, accelerator, schedule: Schedule | None =
     aux_rows = []
     if aux:
         onchip = fused_aux_onchip(network, sm.flow, list(schedule.stacks)) if fused else set()
+        pooled = {p["name"]: (p, s.tiles) for s in stacks for p in s.pools}
         for op in network.aux:
-            if op.name in onchip:
+            if op.name in pooled:
+                summary, tiles = pooled[op.name]
+                cyc, energy = pool_onchip_cost(op, summary, tiles, acc)
+                row = {"name": op.name, "kind": op.kind, "cycles": cyc, "energy_pj": sum(energy.values()),
+                       "dram_words": summary["output_dram_words"], "onchip": True, "ops": summary["ops"]}
+            elif op.name in onchip:
                 cyc, energy = aux_onchip_cost(op, acc)
                 row = {"name": op.name, "kind": op.kind, "cycles": cyc, "energy_pj": sum(energy.values()),
                        "dram_words": 0, "onchip": True}

@@ -1,11 +1,12 @@
 """Schedule search: where to cut a network into fused stacks and which tile each stack runs.
 
 Dynamic programming over cut points: every candidate stack (consecutive layers that may share
-one, at most ``max_layers`` of them) is costed for each candidate tile and overlap policy, and
-the DP picks the cheapest cover of the network. Energy and latency add over stacks, so they
-are minimized exactly (over the candidates); EDP, a product of the two sums, is minimized by
-scanning ``energy + lambda * cycles`` over a range of lambdas and keeping the schedule with the
-least EDP (every point of the energy-latency front's convex hull is found this way).
+one, ``Flow.joins``, across pooling operators too; at most ``max_layers`` of them) is costed for
+each candidate tile and overlap policy, and the DP picks the cheapest cover of the network.
+Energy and latency add over stacks, so they are minimized exactly (over the candidates); EDP, a
+product of the two sums, is minimized by scanning ``energy + lambda * cycles`` over a range of
+lambdas and keeping the schedule with the least EDP (every point of the energy-latency front's
+convex hull is found this way).
 
 ``objective="memory"`` minimizes the peak global-buffer bytes of the schedule (the largest over
 its stacks: the least bound under which a cover exists), then the EDP under that peak;

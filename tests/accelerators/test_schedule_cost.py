@@ -107,7 +107,14 @@ def test_flow_of_resnet18_keeps_the_downsample_apart():
     net = get_network("resnet18", resolution=32)
     fl = flow(net)
     names = [l.name for l in net.layers]
-    assert not fl.joins[names.index("layer1.0.conv1")]  # after the max-pool
+    after_pool = names.index("layer1.0.conv1")
+    assert fl.joins[after_pool]  # across the stem's 3x3/2 max-pool (padded), a window like a conv's
+    w = fl.pool(after_pool).window
+    assert (w.name, w.R, w.S, w.stride, w.padding, w.P, w.Q, w.G) == ("maxpool", 3, 3, 2, 1, 8, 8, 64)
+    # its output feeds layer1.0.conv1 and is the skip of the add fused into layer1.0.conv2
+    assert fl.pool(after_pool).readers == {after_pool, after_pool + 1}
+    assert fl.skips[after_pool + 1] == (-2,) and fl.skip_pool(after_pool + 1, 0) == after_pool
+    assert fl.consumers[0] == {after_pool}  # the stem's output is read by the pool only
     assert not fl.joins[names.index("layer2.0.downsample.0")]  # reads the block input, not conv2
     assert fl.joins[names.index("layer2.0.conv2")]
     add_at = names.index("layer2.0.conv2")

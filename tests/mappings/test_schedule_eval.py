@@ -69,11 +69,20 @@ def test_schedules_must_cover_the_layers_in_order(mbv2, stacks, match):
         evaluate_schedule(mbv2, "eyeriss", Schedule(tuple(stacks)), optimizer="heuristic")
 
 
-def test_a_stack_across_a_pool_is_refused():
+def test_a_stack_across_a_global_pool_is_refused():
+    b = NetBuilder("gp", 8, 8)
+    b.conv("a", 16, 3).adaptive_pool("gap", 1).conv("b", 8, 1)
+    net = b.build(8)
+    with pytest.raises(WorkloadError, match=r"cannot share a stack: the pool 'gap' between them cannot be crossed: "
+                                            r"its window is the whole map \(a global or adaptive pool\)"):
+        evaluate_schedule(net, "eyeriss", Schedule((Stack(0, 1),)), optimizer="heuristic")
+
+
+def test_a_stack_across_the_stem_max_pool_is_costed():
     net = get_network("resnet18", resolution=32)
     stacks = [Stack(0, 1)] + [Stack(i, i) for i in range(2, len(net.layers))]
-    with pytest.raises(WorkloadError, match="cannot share a stack"):
-        evaluate_schedule(net, "eyeriss", Schedule(tuple(stacks)), optimizer="heuristic")
+    sc = evaluate_schedule(net, "eyeriss", Schedule(tuple(stacks)), optimizer="heuristic", cache=MappingCache())
+    assert [p["name"] for p in sc.stacks[0].pools] == ["maxpool"]
 
 
 def test_schedule_files_round_trip_by_layer_name(mbv2):

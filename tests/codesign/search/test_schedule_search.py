@@ -1,4 +1,5 @@
-"""Schedule search: the DP's choice against every cover of a small network."""
+"""Schedule search: the DP's choice against every cover of small networks (one with a pool
+between convolutions that stacks may cross)."""
 import itertools
 
 import pytest
@@ -23,6 +24,19 @@ def mapper(block):
     return StackMapper(block, "eyeriss", optimizer="heuristic", cache=MappingCache())
 
 
+@pytest.fixture(scope="module")
+def pooled():
+    """conv - pool - conv - conv: stacks may cross the pool."""
+    b = NetBuilder("cpcc", 4, 16)
+    b.conv("c1", 8, 3).pool("pool", 3, 2, padding=1).conv("c2", 8, 3).conv("c3", 8, 1)
+    return b.build(16)
+
+
+@pytest.fixture(scope="module")
+def pooled_mapper(pooled):
+    return StackMapper(pooled, "eyeriss", optimizer="heuristic", cache=MappingCache())
+
+
 def test_candidate_tiles():
     assert candidate_tiles(8, 8) == [None, (1, 8), (1, 1), (2, 8), (2, 2), (4, 8), (4, 4)]
     assert candidate_tiles(1, 1) == [None]
@@ -40,8 +54,11 @@ def _covers(n):
         yield out
 
 
+@pytest.mark.parametrize("net", ["block", "pooled"])
 @pytest.mark.parametrize("objective", ["energy", "latency", "edp"])
-def test_dp_finds_the_exhaustive_optimum(block, mapper, objective):
+def test_dp_finds_the_exhaustive_optimum(net, objective, request):
+    block = request.getfixturevalue(net)
+    mapper = request.getfixturevalue("mapper" if net == "block" else "pooled_mapper")
     opts = _options(mapper, 3, ("recompute", "cache"))
     best = None
     for cover in _covers(len(block.layers)):
@@ -55,6 +72,22 @@ def test_dp_finds_the_exhaustive_optimum(block, mapper, objective):
     got = search_schedule(block, mapper.acc, objective=objective, max_layers=3, mapper=mapper)
     v = {"energy": got.energy_pj, "latency": got.cycles, "edp": got.edp}[objective]
     assert v == pytest.approx(best, rel=1e-12)
+
+
+def test_stacks_across_the_pool_are_candidates(pooled_mapper):
+    opts = _options(pooled_mapper, 3, ("recompute", "cache"))
+    assert {(0, 1), (0, 2)} <= set(opts)
+    # tiled, with either overlap policy
+    assert {o.stack.overlap for o in opts[(0, 2)] if o.stack.tile is not None} == {"recompute", "cache"}
+
+
+def test_the_searched_schedule_fuses_the_pool(pooled, pooled_mapper):
+    lbl = evaluate_schedule(pooled, pooled_mapper.acc, mapper=pooled_mapper)
+    got = search_schedule(pooled, pooled_mapper.acc, max_layers=3, mapper=pooled_mapper)
+    assert got.edp < lbl.edp
+    assert got.stacks[0].stack.first == 0 and got.stacks[0].stack.last >= 1  # c1 and c2 share a stack
+    assert [p["name"] for p in got.stacks[0].pools] == ["pool"]
+    assert got.dram_words["activations"] < lbl.dram_words["activations"]
 
 
 def test_search_is_never_worse_than_layer_by_layer(block, mapper):
