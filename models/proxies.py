@@ -29,6 +29,14 @@ fisher   ``sum 0.5 * mean_n (sum_hw a * dL/da)^2`` over the outputs ``a`` of con
 jacob_cov ``-sum_i log(v_i + k) + 1 / (v_i + k)``, ``v`` the eigenvalues of the          16
          correlation matrix of the input Jacobians ``d sum f(x_n) / dx_n``, ``k = 1e-5``
          (Mellor et al., NASWOT v1)
+meco     sum over the 4-D outputs of every module (``model.modules()``, the network    1
+         itself included) of the minimum eigenvalue of the C x C Pearson correlation
+         matrix of the channels over the H x W positions of the sample; a constant
+         channel's row and column are 0 (where the correlation is 0 / 0); one forward
+         pass, BN in train mode (Jiang et al., MeCo, NeurIPS 2023); with a batch above
+         1, the mean over the samples
+meco_opt ``meco`` on ``MECO_OPT_CHANNELS = 8`` channels of each output drawn at random  1
+         (without replacement, from the seed), times ``C / 8`` (the paper's MeCo_opt)
 rank     mean rank (average ranks for ties) of ``RANK_PROXIES`` among the scored cells  -
 ======== ============================================================================ =======
 
@@ -69,11 +77,11 @@ import numpy as np
 
 from .errors import CodesignError
 
-TORCH_PROXIES = ("synflow", "zen", "naswot", "grad_norm", "snip", "fisher", "jacob_cov")
+TORCH_PROXIES = ("synflow", "zen", "naswot", "grad_norm", "snip", "fisher", "jacob_cov", "meco", "meco_opt")
 ANALYTIC_PROXIES = ("params", "macs")
 RANK_PROXIES = ("synflow", "jacob_cov", "snip")  # the voting set of Abdelfattah et al. (ICLR 2021)
 DEFAULT_BATCH = {"synflow": 1, "zen": 16, "naswot": 16, "grad_norm": 16, "snip": 16, "fisher": 16,
-                 "jacob_cov": 16}
+                 "jacob_cov": 16, "meco": 1, "meco_opt": 1}
 DEFAULT_SEED = 0
 DEFAULT_RESOLUTION = 32
 MIN_RESOLUTION, MAX_RESOLUTION = 4, 128   # two stride-2 reductions need 4 pixels; 128 bounds the work
@@ -82,6 +90,7 @@ MAX_CELLS = 15_625                        # the whole space
 ZEN_PERTURBATION = 1e-2                   # Zen-NAS's mixup gamma
 ZEN_DEAD = -1000.0
 JACOB_K = 1e-5
+MECO_OPT_CHANNELS = 8                     # channels sampled per feature map by meco_opt (the authors' 8)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -283,10 +292,74 @@ def _jacob_cov(model, batch: int, resolution: int, gen, num_classes: int) -> flo
     return _finite(float(-np.sum(np.log(v + JACOB_K) + 1.0 / (v + JACOB_K))), "jacob_cov")
 
 
+def min_corr_eig(fmap) -> float:
+    """Minimum eigenvalue of the C x C Pearson correlation matrix of the channels of one feature
+    map ``fmap`` (C x H x W, or C x N), correlating over its H x W positions, in float64. A
+    constant channel (a 0 / 0 correlation) has a zero row and column, so any constant channel
+    makes the result 0; so does ``C`` above ``H * W - 1`` (the matrix is singular, the result
+    is 0 up to rounding, |x| < 1e-12)."""
+    import torch
+
+    x = fmap.detach().reshape(fmap.shape[0], -1).double()
+    if x.shape[0] == 0:
+        return 0.0
+    const = x.amax(1) == x.amin(1)
+    xc = x - x.mean(1, keepdim=True)
+    xc[const] = 0.0
+    norm = xc.norm(dim=1, keepdim=True)
+    norm[const] = 1.0
+    z = xc / norm
+    return float(torch.linalg.eigvalsh(z @ z.t())[0])
+
+
+def _meco_terms(model, batch: int, resolution: int, gen, sample_channels: int | None) -> list[float]:
+    import torch
+
+    model.train()
+    terms: list[float] = []
+
+    def hook(module, inp, out):
+        if not isinstance(out, torch.Tensor) or out.dim() != 4:
+            return   # logits and pooled vectors: the authors' 0 / 0 correlation, a term of 0
+        c = out.shape[1]
+        if sample_channels is None:
+            terms.append(sum(min_corr_eig(out[n]) for n in range(out.shape[0])) / out.shape[0])
+            return
+        k = min(sample_channels, c)
+        idx = torch.randperm(c, generator=gen)[:k]
+        terms.append(c / k * sum(min_corr_eig(out[n, idx]) for n in range(out.shape[0])) / out.shape[0])
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.no_grad():
+            model(_inputs(gen, batch, resolution))
+    finally:
+        for h in handles:
+            h.remove()
+    return terms
+
+
+def _meco(model, batch: int, resolution: int, gen, num_classes: int) -> float:
+    return _finite(sum(_meco_terms(model, batch, resolution, gen, None)), "meco")
+
+
+def _meco_opt(model, batch: int, resolution: int, gen, num_classes: int) -> float:
+    return _finite(sum(_meco_terms(model, batch, resolution, gen, MECO_OPT_CHANNELS)), "meco_opt")
+
+
 _NETWORK_SCORES = {"synflow": _synflow, "zen": _zen, "naswot": _naswot, "grad_norm": _grad_norm,
-                   "snip": _snip, "fisher": _fisher, "jacob_cov": _jacob_cov}
-# each proxy draws its inputs from its own stream, so adding a proxy changes no other score
+                   "snip": _snip, "fisher": _fisher, "jacob_cov": _jacob_cov, "meco": _meco,
+                   "meco_opt": _meco_opt}
+# Each proxy draws from its own stream, so adding a proxy changes no other score. The first
+# seven keep the generator seed ``seed * 7 + stream`` of the published study; a proxy added
+# later (stream >= 7) uses ``stream * 2**32 + seed``, beyond every seed of the first seven.
 _STREAM = {name: i for i, name in enumerate(TORCH_PROXIES)}
+_FIRST_STREAMS = 7
+
+
+def _stream_seed(name: str, seed: int) -> int:
+    i = _STREAM[name]
+    return seed * _FIRST_STREAMS + i if i < _FIRST_STREAMS else i * 2 ** 32 + seed
 
 
 def score_network(model, name: str, *, seed: int = DEFAULT_SEED, batch_size: int | None = None,
@@ -298,8 +371,14 @@ def score_network(model, name: str, *, seed: int = DEFAULT_SEED, batch_size: int
     _check_options(seed, batch_size, resolution, num_classes)
     batch = DEFAULT_BATCH[name] if batch_size is None else batch_size
     with one_thread():
-        gen = _generator(seed * len(TORCH_PROXIES) + _STREAM[name])
-        return _NETWORK_SCORES[name](model, batch, resolution, gen, num_classes)
+        gen = _generator(_stream_seed(name, seed))
+        try:
+            return _NETWORK_SCORES[name](model, batch, resolution, gen, num_classes)
+        except ValueError as e:
+            if "more than 1 value per channel" not in str(e):
+                raise
+            raise CodesignError(f"proxy {name}: batch {batch} at resolution {resolution} leaves one value per "
+                                f"channel for a BN layer in train mode; use a larger batch or resolution") from None
 
 
 # ---------------------------------------------------------------------------- cells

@@ -7,7 +7,8 @@ thread, random weights and Gaussian inputs from the same seed, no data) and comp
 CIFAR-100 top-1 of the HW-NAS-Bench-360 table (``models.nb201_table``) by Spearman's rank
 correlation (SRCC), with a 95 % bootstrap interval (1,000 resamples of the cells). A proxy
 "beats #params" when the bootstrap interval of its SRCC minus that of ``params`` (paired, the
-same resamples) lies above zero. The SRCC over the connected cells only (those with a path of
+same resamples) lies above zero; the same paired interval against ``synflow`` is reported when
+it is scored. The SRCC over the connected cells only (those with a path of
 non-``none`` edges from the cell input to its output) leaves out the dead cells, which every
 proxy puts at the bottom and which all sit at 1 % accuracy. Time per cell is the wall time of
 each proxy on one cell (its own copy of the network), plus the time to build the network once.
@@ -114,6 +115,12 @@ def main(argv=None) -> int:
         for k, p in enumerate(names):
             d = boot[:, k] - boot[:, kp]
             diff[p] = (float(np.nanpercentile(d, 2.5)), float(np.nanpercentile(d, 97.5)))
+    diff_syn = {}   # the same against synflow, the best proxy of the first study
+    if "synflow" in names:
+        ks = names.index("synflow")
+        for k, p in enumerate(names):
+            d = boot[:, k] - boot[:, ks]
+            diff_syn[p] = (float(np.nanpercentile(d, 2.5)), float(np.nanpercentile(d, 97.5)))
     sec = {p: float(secs[p].mean()) for p in names}
     total = {p: sec[p] + (build if p in TORCH_PROXIES or p == "rank" else 0.0) for p in names}
     overlap = {p: top_overlap(scores[p], acc, TOP_FRACTION) for p in names}
@@ -140,8 +147,11 @@ def main(argv=None) -> int:
         head_rows.append([p, fmt(rho[p], 3), f"{fmt(ci[p][0], 3)} to {fmt(ci[p][1], 3)}",
                           fmt(rho_conn.get(p), 3),
                           (f"{fmt(diff[p][0], 3)} to {fmt(diff[p][1], 3)}" if p in diff and p != "params" else "-"),
+                          *([f"{fmt(diff_syn[p][0], 3)} to {fmt(diff_syn[p][1], 3)}" if p != "synflow" else "-"]
+                            if diff_syn else []),
                           fmt(overlap[p], 3), fmt(best[p], 4), fmt(sec[p], 3), fmt(total[p], 3)])
     rep.table(["proxy", "SRCC", "95 % interval", "SRCC, connected cells", "minus params (95 %)",
+               *(["minus synflow (95 %)"] if diff_syn else []),
                f"top-{int(TOP_FRACTION * 100)} % overlap", "accuracy of its top cell", "s/cell",
                "s/cell incl. build"], head_rows)
 
@@ -182,7 +192,8 @@ def main(argv=None) -> int:
                                              for p in names if p in TORCH_PROXIES},
                               "build_s_per_cell": build,
                               "proxies": {p: {"srcc": rho[p], "srcc_ci95": ci[p], "srcc_connected": rho_conn.get(p),
-                                              "srcc_minus_params_ci95": diff.get(p), "top_overlap": overlap[p],
+                                              "srcc_minus_params_ci95": diff.get(p),
+                                              "srcc_minus_synflow_ci95": diff_syn.get(p), "top_overlap": overlap[p],
                                               "accuracy_of_top_cell": best[p], "s_per_cell": sec[p],
                                               "s_per_cell_with_build": total[p]} for p in names},
                               "beats_params": beats})

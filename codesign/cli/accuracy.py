@@ -204,10 +204,10 @@ def register(sub) -> None:
                    help="input resolution (overrides the arch / run.config; with --proxy: 4 to 128, default 32)")
     p.add_argument("--proxy", metavar="NAME[,NAME...]",
                    help="nasbench201: zero-cost proxy scores instead of the measured accuracy (params, macs, "
-                        "synflow, zen, naswot, grad_norm, snip, fisher, jacob_cov, rank)")
+                        "synflow, zen, naswot, grad_norm, snip, fisher, jacob_cov, meco, meco_opt, rank)")
     p.add_argument("--seed", type=seed_arg(), metavar="S", help="--proxy: seed of weights and inputs (default 0)")
     p.add_argument("--batch-size", type=int_in(1, MAX_BATCH), metavar="B",
                    help="--proxy: batch of Gaussian inputs for every data-driven proxy (default: per proxy, "
-                        "1 for synflow, 16 for the others)")
+                        "1 for synflow, meco and meco_opt, 16 for the others)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_run)
