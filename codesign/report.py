@@ -902,7 +902,7 @@ def write_subnet_report(run_dir, result: dict) -> dict:
 
 # ---- the sub-network search alone under a latency target (--max-latency) -------------------
 def plot_trajectory(result: dict, path: Path) -> None:
-    """The best predicted accuracy within the latency target against wall time."""
+    """The best accuracy within the latency target against wall time."""
     plt = _plt()
     tr = result["trajectory"]
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -910,49 +910,99 @@ def plot_trajectory(result: dict, path: Path) -> None:
             [p["accuracy"] for p in tr] + [tr[-1]["accuracy"]], where="post", marker="o", ms=3,
             label=f"{result['strategy']} search")
     ax.set_xlabel("wall time (s)")
-    ax.set_ylabel(f"best predicted accuracy within {fmt(result['target_ms'])} ms")
+    ax.set_ylabel(f"best {subnet_accuracy_label(result)} within {fmt(result['target_ms'])} ms")
     ax.legend(fontsize=7)
     _save(fig, path)
 
 
 def plot_latency_front(result: dict, path: Path) -> None:
-    """Predicted accuracy against latency of the search's front, the chosen one starred."""
+    """Accuracy against latency of the search's front, the chosen one starred; with the truth of a
+    nasbench201 run, its front by measured accuracy and target latency beside the true front."""
     plt = _plt()
-    b, pts = result["best"], result["front"]
+    b, pts, truth = result["best"], result["front"], result.get("truth")
+    label = subnet_accuracy_label(result)
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.step([p["latency_ms"] for p in pts], [p["accuracy"] for p in pts], where="post", marker="o", ms=3,
-            label=f"front of the sub-networks the {result['strategy']} search scored")
+            label=f"front of the sub-networks the {result['strategy']} search scored ({result['latency']})")
     ax.plot([b["latency_ms"]], [b["accuracy"]], "r*", ms=12, label="chosen")
+    if truth and result["config"].get("accuracy") != "table":  # a proxy's score: not on the accuracy axis
+        truth = None
+    if truth:
+        for key, color, what in (("true_front", "k", "true front"), ("found_front", "C2", "front of the evaluated cells")):
+            ff = truth.get(key) or []
+            if ff:
+                ax.step([p["latency_ms"] for p in ff], [p["accuracy"] for p in ff], where="post", marker=".", ms=3,
+                        color=color, lw=0.9, label=f"{what}, measured on {truth['latency']}")
+        ax.plot([b["true_latency_ms"]], [b["true_accuracy"]], "g*", ms=10, label="chosen, measured")
+        if truth["optimum"]:
+            o = truth["optimum"]
+            ax.plot([o["latency_ms"]], [o["accuracy"]], "kx", ms=9, label="the best cell within the target")
+        seen = [p["accuracy"] for p in pts + truth["found_front"]]  # the true front starts at degenerate cells
+        ax.set_ylim(bottom=min(seen) - 0.02)
     ax.axvline(result["target_ms"], color="k", lw=0.8, ls="--", label="latency target")
-    ax.set_xlabel(f"latency on {result['latency']} (ms)")
-    ax.set_ylabel("predicted accuracy")
-    ax.legend(fontsize=7)
+    ax.set_xlabel(f"latency on {result['latency']} (ms)" if not truth else "latency (ms)")
+    ax.set_ylabel(label)
+    ax.legend(fontsize=6, loc="lower right")
     _save(fig, path)
 
 
+def _truth_blocks(result: dict) -> list:
+    """The blocks of a nasbench201 run against the measured target latency (``result["truth"]``)."""
+    t, b = result["truth"], result["best"]
+    opt = t["optimum"]
+    rows = [["found cell: measured accuracy", fmt(b["true_accuracy"])],
+            [f"found cell: latency on {t['latency']} (ms)",
+             f"{fmt(b['true_latency_ms'])} ({'meets' if b['meets_target'] else 'violates'} the target)"],
+            ["best cell within the target (exact, from the table)",
+             f"{fmt(opt['accuracy'])} at {fmt(opt['latency_ms'])} ms" if opt else "none: no cell meets the target"],
+            ["accuracy gap to it", fmt(t["accuracy_gap"]) if t["accuracy_gap"] is not None else "-"],
+            [f"SRCC of {result['latency']} vs {t['latency']} over every cell",
+             fmt(t["latency_srcc"]) if t["latency_srcc"] is not None else "-"],
+            ["evaluated cells over the target on it", str(t["violations"])]]
+    for key, what in (("hypervolume", "least accuracy of the table"), ("hypervolume_median_ref", "median accuracy")):
+        hv = t.get(key)
+        rows.append([f"hypervolume ratio of the evaluated cells' front within the target (reference: {what})",
+                     f"{fmt(hv['ratio'])} ({hv['true_front_found']} of the {hv['true_front_size']} true-front cells "
+                     f"found)" if hv else "- (no true front there)"])
+    if t.get("adaptation"):
+        a = t["adaptation"]
+        rows.append(["AdaProxy", f"proxy {a.get('proxy')}, {a.get('samples')} target samples, encodings "
+                                 f"{json.dumps(a.get('features'))}"])
+    return [("h2", f"Against the measured latency ({t['latency']})"),
+            ("table", "truth", ["", "value"], rows)] + (
+        [("p", "The best cell within the target:"), ("code", json.dumps(opt["arch"]))] if opt else [])
+
+
 def write_latency_target_report(run_dir, result: dict) -> dict:
-    """``report.md``, ``report.html``, ``report.json`` and ``trajectory.png`` of a sub-network search
-    under a latency target; returns the report data with the written paths under ``files``."""
+    """``report.md``, ``report.html``, ``report.json``, ``trajectory.png`` and ``front.png`` of a
+    sub-network search under a latency target (with a nasbench201 run's truth: the measured
+    latency, the exact optimum, the hypervolume ratio); returns the report data with the written
+    paths under ``files``."""
     run_dir = Path(run_dir)
     plot_trajectory(result, run_dir / "trajectory.png")
     plot_latency_front(result, run_dir / "front.png")
     cfg, b = result["config"], result["best"]
+    label = subnet_accuracy_label(result)
     blocks = [
         ("h1", "Sub-network search report: latency target"),
-        ("p", f"Space {result['space']}; the most accurate sub-network (predicted accuracy) whose latency on "
+        ("p", f"Space {result['space']}; the most accurate sub-network ({label}) whose latency on "
               f"{result['latency']} is at most {fmt(result['target_ms'])} ms; {result['strategy']} search, seed "
               f"{cfg['seed']}; {result['evaluations']} sub-networks scored in {fmt(result['search_seconds'])} s "
               f"(set-up included: {fmt(result['seconds'])} s)."),
-        ("strong", f"Chosen: predicted accuracy {fmt(b['accuracy'])} at {fmt(b['latency_ms'])} ms"),
+        ("strong", f"Chosen: {label} {fmt(b['accuracy'])} at {fmt(b['latency_ms'])} ms on {result['latency']}"),
         ("code", json.dumps(b["arch"])),
+        *(_truth_blocks(result) if result.get("truth") else []),
         ("img", "best accuracy within the target over wall time", "trajectory.png"),
-        ("table", "trajectory", ["seconds", "best predicted accuracy", "sub-networks scored"],
+        ("table", "trajectory", ["seconds", f"best {label}", "sub-networks scored"],
          [[fmt(p["seconds"]), fmt(p["accuracy"]), str(p["evaluations"])] for p in result["trajectory"]]),
         ("h2", "Accuracy against latency"),
-        ("img", "predicted accuracy against latency of the scored sub-networks' front", "front.png"),
-        ("table", "front", ["latency (ms)", "predicted accuracy", "arch"],
+        ("img", f"{label} against latency of the scored sub-networks' front", "front.png"),
+        ("table", "front", ["latency (ms)", label, "arch"],
          [[fmt(p["latency_ms"]), fmt(p["accuracy"]), json.dumps(p["arch"])] for p in result["front"]]),
     ]
     data = {k: result[k] for k in ("kind", "space", "strategy", "latency", "target_ms", "best", "trajectory",
                                    "front", "evaluations", "search_seconds", "seconds")}
+    data["accuracy_label"] = label
+    if result.get("truth"):
+        data["truth"] = result["truth"]
     return _write_documents(run_dir, blocks, data, ["trajectory.png", "front.png"])

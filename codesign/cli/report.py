@@ -12,8 +12,14 @@ def _run(args) -> int:
         emit_json(data)
     elif data.get("kind") == "subnet-latency":
         b = data["best"]
-        print(f"chosen sub-network of {data['space']} ({data['strategy']} search): predicted accuracy "
-              f"{b['accuracy']:.4f} at {b['latency_ms']:.3f} ms (target {data['target_ms']:g} ms)")
+        value = f"{b['accuracy']:.6g}" if data["accuracy_label"].endswith(" score") else f"{b['accuracy']:.4f}"
+        print(f"chosen sub-network of {data['space']} ({data['strategy']} search): {data['accuracy_label']} "
+              f"{value} at {b['latency_ms']:.3f} ms on {data['latency']} (target {data['target_ms']:g} ms)")
+        if data.get("truth"):
+            t = data["truth"]
+            print(f"measured on {t['latency']}: {b['true_latency_ms']:.3f} ms "
+                  f"({'meets' if b['meets_target'] else 'violates'} the target); accuracy gap to the best cell "
+                  f"within it: " + (f"{t['accuracy_gap']:.4f}" if t["accuracy_gap"] is not None else "none meets it"))
         print("wrote " + ", ".join(data["files"]))
     elif data.get("kind") == "subnet":
         b = data["best"]

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from accelerators.mcu import MAX_FLASH_KB, MAX_SRAM_KB
 from codesign.search.run_schema import (ACCURACY_SOURCES, MAX_BATCH, MAX_BUDGET, MAX_GENERATIONS, MAX_LATENCY_MS,
-                                        LATENCY_SOURCE, MAX_POPULATION, MAX_RESOLUTION, SUBNET_OBJECTIVE, SUBNET_STRATEGIES,
+                                        OFA_LATENCY_SOURCE, MAX_POPULATION, MAX_RESOLUTION, SUBNET_OBJECTIVE, SUBNET_STRATEGIES,
                                         RunDirError)
 from mappings.optimizers import OPTIMIZERS
 from models.errors import CodesignError
@@ -176,7 +176,7 @@ def _new_config(args):
     latency = [_flag(d) for d in ("max_latency", "strategy", "latency_source") if getattr(args, d) is not None]
     if latency:
         raise CodesignError(f"{', '.join(latency)}: the sub-network search alone under a latency target: it needs "
-                            f"--objective accuracy (and --space ofa-mbv3)")
+                            f"--objective accuracy (and --space ofa-mbv3 or nasbench201)")
     if args.board and args.envelope is not None:
         raise CodesignError("--board searches FPGA designs on that board; it cannot be combined with --envelope "
                             "(an ASIC resource envelope)")
@@ -186,9 +186,9 @@ def _new_config(args):
         raise CodesignError("--fpga-model needs --board (the FPGA board to search on)")
     if args.space and args.workload:
         raise CodesignError("give --workload or --space, not both")
-    if args.schedule == "fused" and (args.space or args.board):
+    if args.schedule == "fused" and args.board:
         raise CodesignError("--schedule fused costs every candidate under its searched depth-first schedule; it "
-                            "works with --workload on an --envelope, not with --space or --board")
+                            "works on an --envelope (with --workload or --space), not with --board")
     if not args.space:
         extra = [_flag(d) for d in SUBNET_OPTIONS if getattr(args, d) is not None]
         if extra:
@@ -267,6 +267,12 @@ def _subnet_config(args):
     if extra:
         raise CodesignError(f"--objective accuracy searches sub-networks alone, with no accelerator: "
                             f"{', '.join(extra)} {'do' if len(extra) > 1 else 'does'} not apply")
+    if args.latency_source is not None:
+        from codesign.search.nb201_latency import is_nb201_source
+        from models.spaces import get_space
+        if is_nb201_source(args.latency_source) and get_space(args.space).name != "nasbench201":
+            raise CodesignError(f"--latency-source {args.latency_source}: a latency of nasbench201 cells (the Raspberry "
+                                f"Pi 5 table): it needs --space nasbench201 (--accuracy table)")
     load_accuracy(args.space, args.accuracy or DEFAULTS["accuracy"])
     from codesign.search.outer_loop import is_proxy
     if args.min_accuracy is not None and is_proxy(args.accuracy or ""):
@@ -296,16 +302,34 @@ def _latency_target_config(args, kw: dict):
     if extra:
         raise CodesignError(f"--max-latency (the most accurate sub-network within a latency target) cannot be "
                             f"combined with {', '.join(extra)}")
+    from models.spaces import get_space
+    if get_space(args.space).name == "nasbench201":
+        return _nb201_latency_config(args, kw)
     if (args.accuracy or "predictor") != "predictor" or args.space.replace("_", "-").lower() != "ofa-mbv3":
         raise CodesignError("--max-latency searches the ofa-mbv3 space with its accuracy predictor "
-                            "(the per-operator latency tables cover that space)")
+                            "(the per-operator latency tables cover that space), or nasbench201 with --accuracy table")
     source = args.latency_source or DEFAULT_LATENCY_SOURCE
-    if not re.match(LATENCY_SOURCE, source):
+    if not re.match(OFA_LATENCY_SOURCE, source):
         raise CodesignError(f"--latency-source {source!r}: give {DEFAULT_LATENCY_SOURCE} or analytical:ACCELERATOR "
                             f"(a preset name, e.g. analytical:eyeriss)")
     cfg = SearchConfig(**kw, strategy=args.strategy or DEFAULTS["strategy"], max_latency_ms=args.max_latency,
                        latency=source)
     check_target(_latency_table(cfg.space, cfg.latency), cfg.max_latency_ms)  # one error before the run directory
+    return cfg
+
+
+def _nb201_latency_config(args, kw: dict):
+    """The config of the nasbench201 search under a latency target: the measured Pi 5 latency
+    (``pi5:RUNTIME``) or AdaProxy's prediction of it (``adaproxy:TARGET:PROXY[:N]``)."""
+    from codesign.search import SearchConfig
+    from codesign.search.nb201_latency import DEFAULT_SOURCE, check_target, latency_source, parse_source
+
+    if args.strategy == "differentiable":
+        raise CodesignError("--strategy differentiable relaxes the ofa-mbv3 choices; nasbench201 is searched by "
+                            "evolution (its cells are tabulated): drop --strategy")
+    source = parse_source(args.latency_source or DEFAULT_SOURCE).text  # one error line for a malformed one
+    cfg = SearchConfig(**kw, strategy="evolution", max_latency_ms=args.max_latency, latency=source)
+    check_target(latency_source(source, cfg.seed), cfg.max_latency_ms)  # one error before the run directory
     return cfg
 
 
@@ -428,7 +452,10 @@ def _search_subnet(args, cfg, run) -> int:
     got = _Signals()
     try:
         with _sigterm_interrupts() as got:
-            if cfg.max_latency_ms is not None:
+            if cfg.max_latency_ms is not None and cfg.latency.split(":", 1)[0] in ("pi5", "adaproxy"):
+                from codesign.search.nb201_latency import search_latency_target
+                result = search_latency_target(cfg)
+            elif cfg.max_latency_ms is not None:
                 from codesign.search.differentiable import search_latency_target
                 result = search_latency_target(cfg, _latency_table(cfg.space, cfg.latency))
             else:
@@ -446,9 +473,20 @@ def _search_subnet(args, cfg, run) -> int:
         emit_json(result)
     elif result["kind"] == "subnet-latency":
         b = result["best"]
+        from codesign.report import subnet_accuracy_label
+        what = subnet_accuracy_label(result)
+        value = f"{b['accuracy']:.4f}" if cfg.accuracy in ACCURACY_SOURCES else f"{b['accuracy']:.6g}"
+        truth = ""
+        if result.get("truth"):
+            t = result["truth"]
+            opt = t["optimum"]
+            truth = (f"\nmeasured on {t['latency']}: {b['true_latency_ms']:.3f} ms "
+                     f"({'meets' if b['meets_target'] else 'VIOLATES'} the target), accuracy {b['true_accuracy']:.4f}; "
+                     + (f"the best cell within the target: {opt['accuracy']:.4f} at {opt['latency_ms']:.3f} ms "
+                        f"(gap {t['accuracy_gap']:.4f})" if opt else "no cell meets the target on it"))
         print(f"the most accurate sub-network of {result['space']} within {result['target_ms']:g} ms on "
-              f"{result['latency']} ({result['strategy']} search): predicted accuracy {b['accuracy']:.4f} at "
-              f"{b['latency_ms']:.3f} ms\narch {b['arch']}\n{result['evaluations']} sub-networks scored in "
+              f"{result['latency']} ({result['strategy']} search): {what} {value} at "
+              f"{b['latency_ms']:.3f} ms{truth}\narch {b['arch']}\n{result['evaluations']} sub-networks scored in "
               f"{result['seconds']:.1f} s; run directory: {run.path} (result.json, report.md, report.html, "
               f"trajectory.png, front.png)")
     else:
@@ -530,14 +568,17 @@ def register(sub) -> None:
     p.add_argument("--sram-schedule", choices=["layer", "patch"], **unset,
                    help="peak SRAM layer by layer (default) or with the best patch-based first stage (4x4 patches)")
     p.add_argument("--max-latency", type=float_in(0, MAX_LATENCY_MS, lo_open=True), metavar="MS", **unset,
-                   help="with --objective accuracy (ofa-mbv3): the most accurate sub-network whose latency is at "
-                        "most MS (see docs/differentiable.md)")
+                   help="with --objective accuracy (ofa-mbv3, or nasbench201 with --accuracy table): the most "
+                        "accurate sub-network whose latency is at most MS (see docs/differentiable.md, docs/nb201.md)")
     p.add_argument("--strategy", choices=SUBNET_STRATEGIES, **unset,
                    help="how --max-latency searches: evolution (default) or differentiable (relaxed choices, "
                         "expected latency, the predictor as accuracy; then a discrete polish)")
     p.add_argument("--latency-source", metavar="SPEC", **unset,
-                   help=f"latency of --max-latency: {DEFAULT_LATENCY_SOURCE} (default; per-operator phone tables) or "
-                        f"analytical:ACCELERATOR (the cost model, e.g. analytical:eyeriss)")
+                   help=f"latency of --max-latency: ofa-mbv3: {DEFAULT_LATENCY_SOURCE} (default; per-operator phone "
+                        f"tables) or analytical:ACCELERATOR (the cost model, e.g. analytical:eyeriss); nasbench201: "
+                        f"pi5:RUNTIME (default pi5:litert; the measured Raspberry Pi 5 latency, RUNTIME litert, onnx "
+                        f"or torchmobile) or adaproxy:TARGET:PROXY[:N] (Pi 5 runtime TARGET predicted by AdaProxy from "
+                        f"a proxy device, e.g. rice_pixel3, adapted with N target cells, default 30)")
     p.add_argument("--envelope", **unset, help=f"preset whose #PEs, on-chip bytes and bandwidth bound the search "
                                               f"(default {DEFAULT_ENVELOPE})")
     p.add_argument("--board", **unset, help="search FPGA designs on this board instead (zcu102, vc707, zc706, "

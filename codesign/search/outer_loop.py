@@ -72,7 +72,8 @@ class SearchConfig:
     mcu: str | None = None
     sram_schedule: str = "layer"
     # the sub-network search alone under a latency target: ``strategy`` ("evolution" or
-    # "differentiable"), the target (ms) and the latency source ("lut:note10", "analytical:<preset>")
+    # "differentiable"), the target (ms) and the latency source ("lut:note10", "analytical:<preset>"; nasbench201:
+    # "pi5:<runtime>", "adaproxy:<target>:<proxy>:<N>", see nb201_latency.py)
     strategy: str = "evolution"
     max_latency_ms: float | None = None
     latency: str | None = None
@@ -426,21 +427,49 @@ def score_subnet(acc, cfg: SearchConfig, detail: bool = False) -> dict:
                                 objective=cfg.objective, cache=cache, seed=cfg.seed).total.edp
 
     res = evolve(space, predictor, cost, cfg.min_accuracy, _evolution_config(cfg), measure=measure, limits=limits)
-    out = {"edp_geomean": res.best.cost,
-           "subnet": {"arch": res.best.arch, "accuracy": res.best.accuracy, "edp": res.best.cost},
-           "evaluated_subnets": res.evaluated}
-    if res.best.measures:
-        out["subnet"]["memory"] = dict(res.best.measures)
+    best, edp = res.best, res.best.cost
+    out = {"subnet": {"arch": best.arch, "accuracy": best.accuracy, "edp": edp}, "evaluated_subnets": res.evaluated}
+    if cfg.schedule == "fused":
+        best, edp, out["fused_finalists"] = _fused_finalists(space, res, acc, cfg)
+        out["subnet"] = {"arch": best.arch, "accuracy": best.accuracy, "edp": edp, "layer_by_layer_edp": best.cost}
+    out["edp_geomean"] = edp
+    if best.measures:
+        out["subnet"]["memory"] = dict(best.measures)
     if detail:
-        nc = evaluate_network(space.to_network(res.best.arch), acc, optimizer=cfg.final_mapper,
-                              objective=cfg.objective, seed=cfg.seed)
-        out["workloads"] = {"subnet": nc.to_dict()}
-        out["edp_geomean"] = nc.total.edp
+        net = space.to_network(best.arch)
+        if cfg.schedule == "fused":
+            nc = _fused_score(net, acc, cfg, cfg.final_mapper, detail=True)
+            out["workloads"] = {"subnet": nc}
+            out["edp_geomean"] = nc["total"]["edp"]
+        else:
+            nc = evaluate_network(net, acc, optimizer=cfg.final_mapper, objective=cfg.objective, seed=cfg.seed)
+            out["workloads"] = {"subnet": nc.to_dict()}
+            out["edp_geomean"] = nc.total.edp
         out["pareto"] = [c.to_dict() for c in res.pareto]
         out["evolution"] = res.history
     else:
-        out["workloads"] = {"subnet": {"edp": res.best.cost}}
+        out["workloads"] = {"subnet": {"edp": edp}}
     return out
+
+
+FUSED_FINALISTS = 3  # sub-networks re-costed under their searched schedules per accelerator
+
+
+def _fused_finalists(space, res, acc, cfg: SearchConfig):
+    """``(candidate, fused EDP, finalists)``: the ``FUSED_FINALISTS`` sub-networks of least
+    layer-by-layer EDP that meet the constraint, each costed under its searched depth-first
+    schedule; the least fused EDP wins. (A schedule search per evaluated sub-network would cost
+    tens of seconds each, so the evolution ranks layer by layer and fusion re-ranks its best.)"""
+    valid = sorted((c for c in res.candidates if c.accuracy >= cfg.min_accuracy), key=lambda c: c.cost)
+    scored = []
+    for c in valid[:FUSED_FINALISTS]:
+        f = _fused_score(space.to_network(c.arch), acc, cfg, cfg.subnet_mapper, detail=False)
+        scored.append((f["edp"], c))
+    if not scored:  # nothing met the constraint: the evolution's best (its cost is the penalty)
+        return res.best, res.best.cost, []
+    edp, best = min(scored, key=lambda t: t[0])
+    return best, edp, [{"arch": c.arch, "accuracy": c.accuracy, "layer_by_layer_edp": c.cost, "edp": e}
+                       for e, c in scored]
 
 
 def score_accelerator(acc, cfg: SearchConfig, detail: bool = False) -> dict:
@@ -770,8 +799,12 @@ def finalize(cfg: SearchConfig, run: RunDir, entries: list[dict], seconds: float
         from mappings.evaluate import evaluate_network
         from models.spaces import get_space
         net = get_space(cfg.space).to_network(found["subnet"]["arch"])
-        nc = evaluate_network(net, base, optimizer=cfg.final_mapper, objective=cfg.objective, seed=cfg.seed)
-        baseline = {"edp_geomean": nc.total.edp, "workloads": {"subnet": nc.to_dict()}}
+        if cfg.schedule == "fused":
+            nc = _fused_score(net, base, cfg, cfg.final_mapper, detail=True)
+            baseline = {"edp_geomean": nc["total"]["edp"], "workloads": {"subnet": nc}}
+        else:
+            nc = evaluate_network(net, base, optimizer=cfg.final_mapper, objective=cfg.objective, seed=cfg.seed)
+            baseline = {"edp_geomean": nc.total.edp, "workloads": {"subnet": nc.to_dict()}}
     else:
         baseline = score_accelerator(base, cfg, detail=True)
     ratios = _ratios(found, baseline, "edp", "energy_pj")

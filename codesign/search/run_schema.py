@@ -36,7 +36,10 @@ ACCURACY_SOURCES = ("predictor", "table")  # the space's predictor; nasbench201'
 STATUSES = ("ok", "rejected", "unmappable")
 SUBNET_STRATEGIES = ("evolution", "differentiable")  # how the sub-network search alone searches
 MAX_LATENCY_MS = 1e6          # a latency target of the sub-network search (ms)
-LATENCY_SOURCE = r"^(lut:note10|analytical:[A-Za-z0-9_.-]{1,64})$"
+OFA_LATENCY_SOURCE = r"^(lut:note10|analytical:[A-Za-z0-9_.-]{1,64})$"  # ofa-mbv3: per-slot tables
+# nasbench201: the measured Pi 5 latency, or AdaProxy's prediction of it (codesign/search/nb201_latency.py)
+NB201_LATENCY_SOURCE = r"^(pi5:[a-z]{1,32}|adaproxy:[a-z]{1,32}:[a-z0-9_]{1,64}:[0-9]{1,9})$"
+LATENCY_SOURCE = f"{OFA_LATENCY_SOURCE}|{NB201_LATENCY_SOURCE}"
 
 
 class RunDirError(CodesignError):
@@ -120,6 +123,13 @@ class RunConfig(_Strict):
             given = [k for k in ("max_sram_kb", "max_flash_kb", "mcu") if getattr(self, k) is not None]
             if given:
                 raise ValueError(f"'max_latency_ms' cannot be combined with memory limits ({', '.join(given)})")
+            nb201 = self.latency.split(":", 1)[0] in ("pi5", "adaproxy")
+            if nb201 != ((self.space or "").replace("_", "").replace("-", "").lower() == "nasbench201"):
+                raise ValueError(f"'latency: {self.latency}' is a latency of "
+                                 f"{'nasbench201 cells' if nb201 else 'ofa-mbv3 sub-networks'}, not of space "
+                                 f"{self.space!r}")
+            if nb201 and self.strategy != "evolution":
+                raise ValueError(f"'strategy: {self.strategy}': nasbench201 is searched by evolution")
         elif self.strategy != "evolution":
             raise ValueError(f"'strategy: {self.strategy}' searches under a latency target: it needs 'max_latency_ms'")
         if self.space is None:
@@ -135,8 +145,9 @@ class RunConfig(_Strict):
                 raise ValueError("'space' (the sub-network co-search) is ASIC only: no 'board'")
         elif not self.workloads:
             raise ValueError("'workloads' is empty (and no 'space')")
-        if self.schedule == "fused" and (self.space is not None or self.board is not None):
-            raise ValueError("'schedule: fused' is for workload searches on an envelope (not 'space' or 'board')")
+        if self.schedule == "fused" and (self.board is not None or self.objective == SUBNET_OBJECTIVE):
+            raise ValueError("'schedule: fused' is for searches on an envelope (not 'board', not objective "
+                             f"'{SUBNET_OBJECTIVE}')")
         if len(set(self.workloads)) != len(self.workloads):
             raise ValueError(f"'workloads' names one twice: {self.workloads}")
         return self
@@ -351,6 +362,31 @@ class _LatencyBest(_Open):
     arch: dict[str, Any]
     accuracy: Finite
     latency_ms: Positive
+    # nasbench201: the measured accuracy and target latency of the cell
+    true_accuracy: Optional[Finite] = None
+    true_latency_ms: Optional[Positive] = None
+
+
+class _Hypervolume(_Open):
+    ratio: Annotated[Finite, Field(ge=0)]
+    reference: dict[str, Finite]
+    true_front_size: Annotated[int, Field(ge=1)]
+    true_front_found: Annotated[int, Field(ge=0)]
+
+
+class _LatencyTruth(_Open):
+    """nasbench201: the run against the measured target latency of every cell."""
+
+    latency: str
+    latency_srcc: Optional[Finite]
+    optimum: Optional[_LatencyBest]
+    accuracy_gap: Optional[Finite]
+    violations: Annotated[int, Field(ge=0)]
+    hypervolume: Optional[_Hypervolume]
+    hypervolume_median_ref: Optional[_Hypervolume]
+    found_front: list[_LatencyBest]
+    true_front: list[_LatencyBest]
+    adaptation: Optional[dict[str, Any]]
 
 
 class LatencyTargetResult(_Open):
@@ -369,3 +405,4 @@ class LatencyTargetResult(_Open):
     evaluations: Annotated[int, Field(ge=1)]
     search_seconds: Annotated[Finite, Field(ge=0)]
     seconds: Annotated[Finite, Field(ge=0)]
+    truth: Optional[_LatencyTruth] = None

@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from codesign.cli import main
+from models.assets import have_asset
 from models.zoo._builder import NetBuilder
 
 
@@ -37,7 +38,7 @@ def test_fused_search_reports_both_baselines(chain, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("extra, match", [
-    (["--space", "ofa-mbv3", "--min-accuracy", "0.7"], "--schedule fused"),
+    (["--space", "ofa-mbv3", "--objective", "accuracy"], "--schedule does not apply"),
     (["--board", "zcu102"], "--schedule fused"),
 ])
 def test_fused_search_refuses_other_targets(tmp_path, capsys, extra, match):
@@ -68,3 +69,40 @@ def test_fused_search_starts_at_the_baseline_and_its_storage_trade_off(chain, tm
                   key=lambda r: r["i"])
     got = [(r["accelerator"]["rf"]["capacity_bytes"], r["accelerator"]["glb"]["capacity_bytes"]) for r in rows]
     assert got == [(528, 109248), (64, 187200), (128, 176448), (256, 154944)]
+
+
+@pytest.mark.skipif(not have_asset("nasbench201/hw360_cifar100_pi5.csv.gz"),
+                    reason="needs the HW-NAS-Bench-360 table: set CODESIGN_ASSETS")
+def test_fused_sub_network_co_search_re_ranks_the_best_cells(tmp_path, capsys, monkeypatch):
+    """With --space, the evolution ranks cells layer by layer; its feasible cells of least EDP
+    are re-costed under their searched schedules and the least fused EDP wins."""
+    from codesign.search import outer_loop
+    from accelerators import accelerator_from_dict
+    from codesign.search.outer_loop import SearchConfig, _fused_score
+    from models.spaces import get_space
+
+    monkeypatch.setattr(outer_loop, "FUSED_FINALISTS", 2)
+    d = tmp_path / "nb"
+    rc = main(["search", "--space", "nasbench201", "--accuracy", "table", "--min-accuracy", "0.6", "--budget", "1",
+               "--batch", "1", "--population", "4", "--generations", "1", "--mapper", "heuristic",
+               "--subnet-mapper", "heuristic", "--final-mapper", "heuristic", "--schedule", "fused",
+               "--workers", "1", "--out", str(d), "--json", "--quiet"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    res = json.loads(out.out)
+    found = res["found"]
+    fin = found["fused_finalists"]
+    assert len(fin) == 2 and all(f["accuracy"] >= 0.6 for f in fin)
+    assert fin[0]["layer_by_layer_edp"] <= fin[1]["layer_by_layer_edp"]
+    best = min(fin, key=lambda f: f["edp"])
+    assert found["subnet"]["arch"] == best["arch"]
+    # the winner's fused EDP, costed again from scratch on the found accelerator
+    cfg = SearchConfig.from_dict(res["config"])
+    again = _fused_score(get_space("nasbench201").to_network(best["arch"]), accelerator_from_dict(res["accelerator"]),
+                         cfg, "heuristic", detail=False)["edp"]
+    assert again == pytest.approx(best["edp"], rel=1e-12)
+    assert all(f["edp"] <= f["layer_by_layer_edp"] * (1 + 1e-12) for f in fin)  # layer by layer is a candidate
+    sub = found["workloads"]["subnet"]
+    assert sub["total"]["schedule"] == "fused" and sub["total"]["edp"] <= sub["layer_by_layer_total"]["edp"]
+    assert res["baseline"]["workloads"]["subnet"]["total"]["schedule"] == "fused"
+    assert res["ratios_vs_layer_by_layer_baseline"]["subnet"]["edp_improvement"] > 0
