@@ -973,6 +973,25 @@ def _truth_blocks(result: dict) -> list:
         [("p", "The best cell within the target:"), ("code", json.dumps(opt["arch"]))] if opt else [])
 
 
+def _verified_blocks(result: dict) -> list:
+    """The blocks of a nasbench201 run with ``--verify K`` (``result["verified"]``): the front's most
+    accurate cells measured on the target, and the one kept."""
+    from codesign.search.nb201_latency import verified_text
+
+    v = result["verified"]
+    label = subnet_accuracy_label(result)
+    table = result["config"].get("accuracy") == "table"  # the search saw the measured accuracy itself
+    head = [label] + ([] if table else ["measured accuracy"])
+    return [("h2", f"Verified on the target ({v['latency']}, {v['measurements']} measurements)"),
+            ("p", f"The {v['measurements']} most accurate cells of the search's front, measured on {v['latency']}; "
+                  f"the answer is the most accurate one within {fmt(v['target_ms'])} ms: " + verified_text(v) + "."),
+            ("table", "verified", head + [f"latency on {result['latency']} (ms)", f"latency on {v['latency']} (ms)",
+                                          "meets the target", "kept", "arch"],
+             [[fmt(c["accuracy"])] + ([] if table else [fmt(c["true_accuracy"])])
+              + [fmt(c["latency_ms"]), fmt(c["true_latency_ms"]), "yes" if c["meets_target"] else "no",
+                 "kept" if c == v["kept"] else "", json.dumps(c["arch"])] for c in v["cells"]])]
+
+
 def write_latency_target_report(run_dir, result: dict) -> dict:
     """``report.md``, ``report.html``, ``report.json``, ``trajectory.png`` and ``front.png`` of a
     sub-network search under a latency target (with a nasbench201 run's truth: the measured
@@ -989,9 +1008,11 @@ def write_latency_target_report(run_dir, result: dict) -> dict:
               f"{result['latency']} is at most {fmt(result['target_ms'])} ms; {result['strategy']} search, seed "
               f"{cfg['seed']}; {result['evaluations']} sub-networks scored in {fmt(result['search_seconds'])} s "
               f"(set-up included: {fmt(result['seconds'])} s)."),
-        ("strong", f"Chosen: {label} {fmt(b['accuracy'])} at {fmt(b['latency_ms'])} ms on {result['latency']}"),
+        ("strong", f"Chosen{' by the search (before verification, below)' if result.get('verified') else ''}: "
+                   f"{label} {fmt(b['accuracy'])} at {fmt(b['latency_ms'])} ms on {result['latency']}"),
         ("code", json.dumps(b["arch"])),
         *(_truth_blocks(result) if result.get("truth") else []),
+        *(_verified_blocks(result) if result.get("verified") else []),
         ("img", "best accuracy within the target over wall time", "trajectory.png"),
         ("table", "trajectory", ["seconds", f"best {label}", "sub-networks scored"],
          [[fmt(p["seconds"]), fmt(p["accuracy"]), str(p["evaluations"])] for p in result["trajectory"]]),
@@ -1005,4 +1026,6 @@ def write_latency_target_report(run_dir, result: dict) -> dict:
     data["accuracy_label"] = label
     if result.get("truth"):
         data["truth"] = result["truth"]
+    if result.get("verified"):
+        data["verified"] = result["verified"]
     return _write_documents(run_dir, blocks, data, ["trajectory.png", "front.png"])

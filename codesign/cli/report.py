@@ -20,6 +20,9 @@ def _run(args) -> int:
             print(f"measured on {t['latency']}: {b['true_latency_ms']:.3f} ms "
                   f"({'meets' if b['meets_target'] else 'violates'} the target); accuracy gap to the best cell "
                   f"within it: " + (f"{t['accuracy_gap']:.4f}" if t["accuracy_gap"] is not None else "none meets it"))
+        if data.get("verified"):
+            from codesign.search.nb201_latency import verified_text
+            print(verified_text(data["verified"]))
         print("wrote " + ", ".join(data["files"]))
     elif data.get("kind") == "subnet":
         b = data["best"]

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 from accelerators.mcu import MAX_FLASH_KB, MAX_SRAM_KB
 from codesign.search.run_schema import (ACCURACY_SOURCES, MAX_BATCH, MAX_BUDGET, MAX_GENERATIONS, MAX_LATENCY_MS,
-                                        OFA_LATENCY_SOURCE, MAX_POPULATION, MAX_RESOLUTION, SUBNET_OBJECTIVE, SUBNET_STRATEGIES,
+                                        MAX_VERIFY, OFA_LATENCY_SOURCE, MAX_POPULATION, MAX_RESOLUTION, SUBNET_OBJECTIVE, SUBNET_STRATEGIES,
                                         RunDirError)
 from mappings.optimizers import OPTIMIZERS
 from models.errors import CodesignError
@@ -41,7 +41,7 @@ CONFIG_OPTIONS = {"workload": "workloads", "space": "space", "min_accuracy": "mi
                   "resolution": "resolution", "seed": "seed", "schedule": "schedule", "accuracy": "accuracy",
                   "max_sram": "max_sram_kb", "max_flash": "max_flash_kb", "mcu": "mcu",
                   "sram_schedule": "sram_schedule", "strategy": "strategy", "max_latency": "max_latency_ms",
-                  "latency_source": "latency"}
+                  "latency_source": "latency", "verify": "verify"}
 DEFAULTS = {"constraint": "hard", "population": 32, "generations": 8, "subnet_mapper": "heuristic",
             "budget": DEFAULT_BUDGET, "optimizer": "PortfolioDiscreteOnePlusOne", "batch": 8,
             "mapper": "heuristic", "final_mapper": "auto", "objective": "edp", "seed": 0, "schedule": "layer",
@@ -142,7 +142,7 @@ def _given(args) -> dict:
 
 def _check_resume_options(args, cfg, run) -> None:
     saved = {"schedule": "layer", "accuracy": "predictor", "sram_schedule": "layer", "strategy": "evolution",
-             **cfg.to_dict()}
+             "verify": 0, **cfg.to_dict()}
     given = _given(args)
     if "mcu" in given:
         from accelerators.mcu import load_mcu
@@ -171,6 +171,7 @@ def _new_config(args):
 
     if not args.out:
         raise CodesignError("give --out RUN_DIR (or --resume RUN_DIR)")
+    _check_verify(args)
     if args.objective == SUBNET_OBJECTIVE:
         return _subnet_config(args)
     latency = [_flag(d) for d in ("max_latency", "strategy", "latency_source") if getattr(args, d) is not None]
@@ -235,6 +236,28 @@ def _new_config(args):
         from codesign.search.outer_loop import check_subnet_feasible
         check_subnet_feasible(cfg)  # an accuracy or memory limit nothing meets fails before the run starts
     return cfg.with_input_hashes()
+
+
+def _check_verify(args) -> None:
+    """``--verify K`` (K > 0) measures front cells of the nasbench201 search under a latency target
+    on the target: anywhere else it is one error."""
+    if not args.verify:
+        return
+    from codesign.search.nb201_latency import DEFAULT_SOURCE, is_nb201_source
+    from models.spaces import get_space
+
+    source = args.latency_source or DEFAULT_SOURCE
+    if args.objective != SUBNET_OBJECTIVE or not args.space or get_space(args.space).name != "nasbench201":
+        why = "a search of another kind"
+    elif args.max_latency is None:
+        why = "no --max-latency"
+    elif not is_nb201_source(source):
+        why = f"--latency-source {source} (not a nasbench201 latency)"
+    else:
+        return
+    raise CodesignError(f"--verify {args.verify} measures the most accurate cells of a nasbench201 search under a "
+                        f"latency target on the target; with {why} it does not apply: it needs --space nasbench201 "
+                        f"--objective accuracy --max-latency MS and a pi5: or adaproxy: --latency-source")
 
 
 def _memory_limits(args) -> dict:
@@ -328,7 +351,8 @@ def _nb201_latency_config(args, kw: dict):
         raise CodesignError("--strategy differentiable relaxes the ofa-mbv3 choices; nasbench201 is searched by "
                             "evolution (its cells are tabulated): drop --strategy")
     source = parse_source(args.latency_source or DEFAULT_SOURCE).text  # one error line for a malformed one
-    cfg = SearchConfig(**kw, strategy="evolution", max_latency_ms=args.max_latency, latency=source)
+    cfg = SearchConfig(**kw, strategy="evolution", max_latency_ms=args.max_latency, latency=source,
+                       verify=args.verify or 0)
     check_target(latency_source(source, cfg.seed), cfg.max_latency_ms)  # one error before the run directory
     return cfg
 
@@ -484,9 +508,13 @@ def _search_subnet(args, cfg, run) -> int:
                      f"({'meets' if b['meets_target'] else 'VIOLATES'} the target), accuracy {b['true_accuracy']:.4f}; "
                      + (f"the best cell within the target: {opt['accuracy']:.4f} at {opt['latency_ms']:.3f} ms "
                         f"(gap {t['accuracy_gap']:.4f})" if opt else "no cell meets the target on it"))
+        kept = ""
+        if result.get("verified"):  # --verify K: the answer is the kept cell
+            from codesign.search.nb201_latency import verified_text
+            kept = "\n" + verified_text(result["verified"])
         print(f"the most accurate sub-network of {result['space']} within {result['target_ms']:g} ms on "
               f"{result['latency']} ({result['strategy']} search): {what} {value} at "
-              f"{b['latency_ms']:.3f} ms{truth}\narch {b['arch']}\n{result['evaluations']} sub-networks scored in "
+              f"{b['latency_ms']:.3f} ms{truth}\narch {b['arch']}{kept}\n{result['evaluations']} sub-networks scored in "
               f"{result['seconds']:.1f} s; run directory: {run.path} (result.json, report.md, report.html, "
               f"trajectory.png, front.png)")
     else:
@@ -579,6 +607,10 @@ def register(sub) -> None:
                         f"pi5:RUNTIME (default pi5:litert; the measured Raspberry Pi 5 latency, RUNTIME litert, onnx "
                         f"or torchmobile) or adaproxy:TARGET:PROXY[:N] (Pi 5 runtime TARGET predicted by AdaProxy from "
                         f"a proxy device, e.g. rice_pixel3, adapted with N target cells, default 30)")
+    p.add_argument("--verify", type=int_in(0, MAX_VERIFY), metavar="K", **unset,
+                   help="nasbench201 with --max-latency: after the search, measure the K most accurate cells of its "
+                        "front on the target (the table's Pi 5 latency of the source's runtime) and keep the most "
+                        "accurate one that meets it (default 0: off; see docs/nb201.md)")
     p.add_argument("--envelope", **unset, help=f"preset whose #PEs, on-chip bytes and bandwidth bound the search "
                                               f"(default {DEFAULT_ENVELOPE})")
     p.add_argument("--board", **unset, help="search FPGA designs on this board instead (zcu102, vc707, zc706, "

@@ -22,6 +22,10 @@ found cell's measured latency and whether it meets the target, the exact most ac
 within the target (from the table) and the gap to it, and the hypervolume ratio of the front of
 the cells the search evaluated (measured accuracy and latency) against the true front within
 the target (reference points: the table's least, or its median, accuracy and the target).
+
+``--verify K`` (:func:`verify`) then measures the K most accurate cells of the search's front on
+the target and keeps the most accurate one that truly meets it: the run's answer is
+``verified.kept`` (``best`` stays the search's own pick, the one ``truth`` judges).
 """
 from __future__ import annotations
 
@@ -358,6 +362,52 @@ def search(src: Nb201Latency, target_ms: float, predictor=None, population: int 
                      "latency_source": src.spec}}
 
 
+def verify(front, src: Nb201Latency, target_ms: float, k: int) -> dict:
+    """Measure the ``k`` most accurate cells of a search's ``front`` (points of :func:`search`;
+    by the accuracy the search saw, ties in front order; only cells within ``target_ms`` under
+    ``src``) on the target: the table's measured Pi 5 latency of ``src.target``, which for a
+    ``pi5:`` source is the latency the search saw. Returns the ``verified`` block: ``cells`` (each
+    with its ``latency_ms`` under the source and its measured ``true_latency_ms``), ``kept`` (the
+    most accurate verified cell that truly meets the target, or ``None``), ``closest`` (the
+    verified cell with the lowest measured latency), ``accuracy_gap`` (the exact optimum's
+    accuracy within the target minus the kept cell's measured accuracy; ``None`` without a kept
+    cell or an optimum) and ``measurements`` (the cells measured: ``k``, or fewer when the front
+    has fewer within the target)."""
+    from models.nb201_table import load_hw360
+
+    table = load_hw360()
+    within = [p for p in front if p["latency_ms"] <= target_ms]
+    cells = []
+    for p in sorted(within, key=lambda p: -p["accuracy"])[:k]:
+        r = table.row(p["arch"])
+        measured = float(src.true_ms[r])  # the measurement on the target
+        cells.append({"arch": {"ops": list(p["arch"]["ops"])}, "accuracy": float(p["accuracy"]),
+                      "latency_ms": float(src.latency_ms[r]), "true_accuracy": float(table.accuracy[r]),
+                      "true_latency_ms": measured, "meets_target": bool(measured <= target_ms)})
+    kept = next((c for c in cells if c["meets_target"]), None)
+    closest = min(cells, key=lambda c: c["true_latency_ms"]) if cells else None
+    opt = optimum(table.accuracy, src.true_ms, target_ms)
+    gap = None if kept is None or opt is None else float(table.accuracy[opt]) - kept["true_accuracy"]
+    return {"k": int(k), "latency": f"{PI5}:{src.target}", "target_ms": float(target_ms), "measurements": len(cells),
+            "cells": cells, "kept": kept, "closest": closest, "accuracy_gap": gap}
+
+
+def verified_text(v: dict) -> str:
+    """One line on a ``verified`` block: the kept cell, or that none of the verified cells meets
+    the target and the closest one."""
+    n = v["measurements"]
+    if v["kept"] is None:
+        c = v["closest"]
+        return (f"none of the {n} verified cells meets the target; the closest: {c['true_latency_ms']:.3f} ms on "
+                f"{v['latency']} (accuracy {c['true_accuracy']:.4f}, arch {c['arch']})" if c else
+                "no cell of the front to verify")
+    k = v["kept"]
+    gap = f", {v['accuracy_gap']:.4f} below the exact optimum" if v["accuracy_gap"] is not None else ""
+    return (f"kept after verifying the {n} most accurate front cells on {v['latency']}: accuracy "
+            f"{k['true_accuracy']:.4f} at {k['true_latency_ms']:.3f} ms measured ({k['latency_ms']:.3f} ms "
+            f"predicted){gap}; arch {k['arch']}")
+
+
 def _arch(arch_str: str) -> dict:
     from models.spaces.nasbench201 import arch_from_string
 
@@ -374,8 +424,9 @@ def search_latency_target(cfg) -> dict:
     src = latency_source(cfg.latency, cfg.seed)
     res = search(src, cfg.max_latency_ms, load_accuracy(cfg.space, cfg.accuracy), cfg.population, cfg.generations,
                  cfg.seed)
+    extra = {"verified": verify(res["front"], src, cfg.max_latency_ms, cfg.verify)} if cfg.verify else {}
     return {"kind": "subnet-latency", "config": cfg.to_dict(), "space": cfg.space, "strategy": cfg.strategy,
             "latency": src.spec, "target_ms": cfg.max_latency_ms, "best": res["best"],
             "trajectory": res["trajectory"], "front": res["front"], "evaluations": res["evaluations"],
             "search_seconds": res["seconds"], "seconds": time.perf_counter() - t0,
-            "info": {**res["info"], "distinct_evaluated": res["distinct_evaluated"]}, "truth": res["truth"]}
+            "info": {**res["info"], "distinct_evaluated": res["distinct_evaluated"]}, "truth": res["truth"], **extra}

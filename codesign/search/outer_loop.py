@@ -77,6 +77,8 @@ class SearchConfig:
     strategy: str = "evolution"
     max_latency_ms: float | None = None
     latency: str | None = None
+    # nasbench201 under a latency target: the K most accurate front cells measured on the target (0: off)
+    verify: int = 0
     # the cost model's version (None: a run saved before it was recorded; such a run cannot resume)
     mapper_version: int | None = MAPPER_VERSION
     # sha256 of each input file (workload or board YAML) when the run started: see ``with_input_hashes``
@@ -95,7 +97,7 @@ class SearchConfig:
             del d["schedule"]
         for k, default in (("accuracy", "predictor"), ("max_sram_kb", None), ("max_flash_kb", None), ("mcu", None),
                            ("sram_schedule", "layer"), ("strategy", "evolution"), ("max_latency_ms", None),
-                           ("latency", None)):
+                           ("latency", None), ("verify", 0)):
             if d[k] == default:  # runs keep the config they had before these options existed
                 del d[k]
         if self.objective == ACCURACY_OBJECTIVE:  # no accelerator: its options do not apply

@@ -36,6 +36,7 @@ ACCURACY_SOURCES = ("predictor", "table")  # the space's predictor; nasbench201'
 STATUSES = ("ok", "rejected", "unmappable")
 SUBNET_STRATEGIES = ("evolution", "differentiable")  # how the sub-network search alone searches
 MAX_LATENCY_MS = 1e6          # a latency target of the sub-network search (ms)
+MAX_VERIFY = 50               # nasbench201: front cells measured on the target after the search (--verify)
 OFA_LATENCY_SOURCE = r"^(lut:note10|analytical:[A-Za-z0-9_.-]{1,64})$"  # ofa-mbv3: per-slot tables
 # nasbench201: the measured Pi 5 latency, or AdaProxy's prediction of it (codesign/search/nb201_latency.py)
 NB201_LATENCY_SOURCE = r"^(pi5:[a-z]{1,32}|adaproxy:[a-z]{1,32}:[a-z0-9_]{1,64}:[0-9]{1,9})$"
@@ -90,6 +91,8 @@ class RunConfig(_Strict):
     strategy: Literal[SUBNET_STRATEGIES] = "evolution"
     max_latency_ms: Optional[Annotated[float, Field(gt=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]] = None
     latency: Optional[Annotated[str, Field(pattern=LATENCY_SOURCE)]] = None
+    # nasbench201 under a latency target: the front cells measured on the target after the search
+    verify: Annotated[int, Field(ge=0, le=MAX_VERIFY)] = 0
     # None: written before the cost model's version was recorded
     mapper_version: Optional[Annotated[int, Field(ge=0)]] = None
     # sha256 of each input file (workload, board YAML) when the run started
@@ -130,6 +133,12 @@ class RunConfig(_Strict):
                                  f"{self.space!r}")
             if nb201 and self.strategy != "evolution":
                 raise ValueError(f"'strategy: {self.strategy}': nasbench201 is searched by evolution")
+            if self.verify and not nb201:
+                raise ValueError(f"'verify: {self.verify}' measures nasbench201 cells on the target: it needs a "
+                                 f"pi5: or adaproxy: 'latency'")
+        elif self.verify:
+            raise ValueError(f"'verify: {self.verify}' measures cells of a search under a latency target: it needs "
+                             f"'max_latency_ms'")
         elif self.strategy != "evolution":
             raise ValueError(f"'strategy: {self.strategy}' searches under a latency target: it needs 'max_latency_ms'")
         if self.space is None:
@@ -389,6 +398,23 @@ class _LatencyTruth(_Open):
     adaptation: Optional[dict[str, Any]]
 
 
+class _VerifiedCell(_LatencyBest):
+    meets_target: bool
+
+
+class _Verified(_Open):
+    """nasbench201 with ``verify``: the front's most accurate cells measured on the target."""
+
+    k: Annotated[int, Field(ge=1, le=MAX_VERIFY)]
+    latency: str
+    target_ms: Positive
+    measurements: Annotated[int, Field(ge=0, le=MAX_VERIFY)]
+    cells: Annotated[list[_VerifiedCell], Field(max_length=MAX_VERIFY)]
+    kept: Optional[_VerifiedCell]
+    closest: Optional[_VerifiedCell]
+    accuracy_gap: Optional[Finite]
+
+
 class LatencyTargetResult(_Open):
     """``result.json`` of the sub-network search alone under a latency target (``"kind":
     "subnet-latency"``): the most accurate sub-network within ``target_ms``, by ``strategy``."""
@@ -406,3 +432,4 @@ class LatencyTargetResult(_Open):
     search_seconds: Annotated[Finite, Field(ge=0)]
     seconds: Annotated[Finite, Field(ge=0)]
     truth: Optional[_LatencyTruth] = None
+    verified: Optional[_Verified] = None

@@ -53,6 +53,10 @@ def test_nb201_latency_sources_quick(tmp_path):
             assert float(x["gap"]) >= 0  # nothing within the target beats the optimum
         if x["method"] == "measured":
             assert x["violates"] == "False" and float(x["exact_gap"]) == 0
+            # verification (codesign.search.nb201_latency.verify) keeps the measured search's own pick
+            assert float(x["verified_gap"]) == float(x["gap"])
+        if x["verified_gap"] != "":  # the kept cell truly meets the target: it cannot beat the optimum
+            assert float(x["verified_gap"]) >= 0
     # the measured source ranks perfectly; the rescaled proxy ranks as the proxy's own latency model
     for e in s["srcc"]:
         if e["method"] == "measured":

@@ -191,3 +191,117 @@ def test_missing_asset_is_one_error(tmp_path, present):
     missing = ONEPROXY if present else HW360
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert f"'{missing}' not found" in r.stderr and "CODESIGN_ASSETS" in r.stderr
+
+
+# ---- --verify K: the front's most accurate cells measured on the target ------------------------
+# AdaProxy from a Raspberry Pi 4 with 30 LiteRT cells, seed 0, the default 32 x 8 evolution: the
+# cell it returns for 5.15 ms (the 75 % LiteRT quantile) is truly over the target (asserted below
+# from the table)
+VERIFY_RUN = ("--max-latency", "5.15", "--latency-source", "adaproxy:litert:rice_raspi4:30", "--seed", "0")
+
+
+@needs_both
+def test_verify_keeps_the_most_accurate_verified_cell_within_the_target(tmp_path, capsys):
+    import yaml
+
+    from models.nb201_table import load_hw360
+
+    d = tmp_path / "run"
+    rc, out, err = _cli(capsys, *BASE, *VERIFY_RUN, "--verify", "5", "--out", str(d), "--json", "--quiet")
+    assert rc == 0, err
+    res = json.loads(out)
+    table = load_hw360()
+    lat, acc = table.latency("litert"), table.accuracy
+    target = 5.15
+    assert lat[table.row(res["best"]["arch"])] > target  # the unverified pick violates the target
+    v = res["verified"]
+    assert v["k"] == v["measurements"] == len(v["cells"]) == 5 and v["latency"] == "pi5:litert"
+    # the 5 most accurate cells of the front (by the accuracy the search saw), measured from the table
+    assert sorted(c["accuracy"] for c in v["cells"]) == sorted(p["accuracy"] for p in res["front"])[-5:]
+    for c in v["cells"]:
+        assert c["true_latency_ms"] == lat[table.row(c["arch"])] and c["latency_ms"] <= target
+        assert c["meets_target"] == (c["true_latency_ms"] <= target)
+    k = v["kept"]
+    r = table.row(k["arch"])
+    assert lat[r] <= target
+    assert all(acc[r] >= acc[table.row(c["arch"])] for c in v["cells"] if lat[table.row(c["arch"])] <= target)
+    assert v["accuracy_gap"] == pytest.approx(_brute_force(acc, lat, target) - acc[r])
+    cfg = yaml.safe_load((d / "config.yaml").read_text())
+    assert cfg["verify"] == 5
+    # the report shows it, from result.json alone
+    for name in ("report.md", "front.png"):
+        (d / name).unlink()
+    assert main(["report", str(d)]) == 0
+    printed = capsys.readouterr().out
+    assert "kept after verifying the 5 most accurate front cells on pi5:litert" in printed and "wrote" in printed
+    text = (d / "report.md").read_text()
+    assert "## Verified on the target (pi5:litert, 5 measurements)" in text and "| kept |" in text
+    assert (d / "front.png").read_bytes().startswith(b"\x89PNG") and (d / "report.html").exists()
+    assert json.loads((d / "report.json").read_text())["verified"]["kept"] == k
+    # a resume keeps it
+    rc, out, err = _cli(capsys, "--resume", str(d), "--verify", "3")
+    assert rc == 2 and "--verify 3 (the run has 5)" in err
+
+
+@needs_both
+def test_verify_without_a_cell_within_the_target_says_so(tmp_path, capsys):
+    """Verifying only the top cell of the same run: it is the violating pick, so nothing is kept."""
+    rc, out, err = _cli(capsys, *BASE, *VERIFY_RUN, "--verify", "1", "--out", str(tmp_path / "run"), "--quiet")
+    assert rc == 0, err
+    res = json.loads((tmp_path / "run" / "result.json").read_text())
+    v = res["verified"]
+    assert v["kept"] is None and v["accuracy_gap"] is None and v["measurements"] == 1
+    assert v["cells"][0]["arch"] == res["best"]["arch"]
+    assert (f"none of the 1 verified cells meets the target; the closest: {v['closest']['true_latency_ms']:.3f} ms"
+            in out)
+
+
+@needs_table
+def test_verify_with_the_measured_latency_changes_nothing(tmp_path, capsys):
+    rc, out, err = _cli(capsys, *BASE, "--max-latency", "3.3", "--latency-source", "pi5:litert", "--verify", "3",
+                        "--out", str(tmp_path / "run"), "--json", "--quiet")
+    assert rc == 0, err
+    res = json.loads(out)
+    v = res["verified"]
+    assert all(c["latency_ms"] == c["true_latency_ms"] and c["meets_target"] for c in v["cells"])
+    assert v["kept"]["arch"] == res["best"]["arch"] and v["accuracy_gap"] == res["truth"]["accuracy_gap"]
+
+
+def test_verify_off_leaves_the_config_as_before():
+    from codesign.search import SearchConfig
+
+    kw = dict(workloads=[], envelope=None, space="nasbench201", objective="accuracy", budget=None, optimizer=None,
+              batch=None, mapper=None, final_mapper=None, accuracy="table", max_latency_ms=3.3, latency="pi5:litert")
+    assert "verify" not in SearchConfig(**kw).to_dict()
+    assert SearchConfig.from_dict(SearchConfig(**kw, verify=4).to_dict()).verify == 4
+    from codesign.search.run_schema import RunDirError
+    with pytest.raises(RunDirError, match="it needs a pi5: or adaproxy: 'latency'"):
+        SearchConfig(**{**kw, "space": "ofa-mbv3", "accuracy": "predictor", "latency": "lut:note10"}, verify=4)
+    with pytest.raises(RunDirError, match="it needs 'max_latency_ms'"):
+        SearchConfig(**{**kw, "max_latency_ms": None, "latency": None}, verify=4)
+    with pytest.raises(RunDirError, match="verify"):
+        SearchConfig(**kw, verify=51)
+
+
+@pytest.mark.parametrize("args, needle", [  # refused before any asset is read
+    ([*BASE, "--verify", "5"], "with no --max-latency it does not apply"),
+    ([*BASE, "--max-latency", "3", "--latency-source", "lut:note10", "--verify", "5"],
+     "with --latency-source lut:note10 (not a nasbench201 latency)"),
+    (["--space", "ofa-mbv3", "--objective", "accuracy", "--max-latency", "30", "--verify", "5"],
+     "with a search of another kind it does not apply"),
+    (["--verify", "2"], "with a search of another kind it does not apply"),
+])
+def test_verify_cli_errors_are_one_line(tmp_path, capsys, args, needle):
+    rc, out, err = _cli(capsys, *args, "--out", str(tmp_path / "x"))
+    assert rc == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert "it needs --space nasbench201 --objective accuracy --max-latency MS" in err
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("value, needle", [("51", "51 is out of range: accepted 0 to 50"),
+                                           ("-1", "out of range"), ("x", "expected an integer from 0 to 50")])
+def test_verify_range(tmp_path, capsys, value, needle):
+    with pytest.raises(SystemExit) as e:
+        _cli(capsys, *BASE, "--max-latency", "3", "--verify", value, "--out", str(tmp_path / "x"))
+    assert e.value.code == 2 and needle in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
