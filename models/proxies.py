@@ -207,17 +207,24 @@ def _naswot(model, batch: int, resolution: int, gen, num_classes: int) -> float:
         c = (inp[0].detach().flatten(1) > 0).float()
         K.add_((c @ c.t()).double() + ((1.0 - c) @ (1.0 - c).t()).double())
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    _hooked_forward(model, [m for m in model.modules() if isinstance(m, nn.ReLU)], hook, gen, batch, resolution)
+    sign, logdet = torch.linalg.slogdet(K)
+    if float(sign) <= 0.0 or not math.isfinite(float(logdet)):
+        return 0.0
+    return max(float(logdet), 0.0)   # K is an integer matrix: non-singular means det K >= 1
+
+
+def _hooked_forward(model, modules, hook, gen, batch: int, resolution: int) -> None:
+    """One gradient-free forward pass on Gaussian inputs with ``hook`` on ``modules``."""
+    import torch
+
+    handles = [m.register_forward_hook(hook) for m in modules]
     try:
         with torch.no_grad():
             model(_inputs(gen, batch, resolution))
     finally:
         for h in handles:
             h.remove()
-    sign, logdet = torch.linalg.slogdet(K)
-    if float(sign) <= 0.0 or not math.isfinite(float(logdet)):
-        return 0.0
-    return max(float(logdet), 0.0)   # K is an integer matrix: non-singular means det K >= 1
 
 
 def _loss_backward(model, batch: int, resolution: int, gen, num_classes: int) -> None:
@@ -329,13 +336,7 @@ def _meco_terms(model, batch: int, resolution: int, gen, sample_channels: int | 
         idx = torch.randperm(c, generator=gen)[:k]
         terms.append(c / k * sum(min_corr_eig(out[n, idx]) for n in range(out.shape[0])) / out.shape[0])
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        with torch.no_grad():
-            model(_inputs(gen, batch, resolution))
-    finally:
-        for h in handles:
-            h.remove()
+    _hooked_forward(model, list(model.modules()), hook, gen, batch, resolution)
     return terms
 
 
