@@ -40,7 +40,7 @@ METHOD_TITLES = {"measured": "measured target latency", "adaproxy": "AdaProxy",
 
 def sources(runtime: str, proxies, samples, seed: int) -> list[tuple[str, str | None, int | None, object]]:
     """``(method, proxy, N, Nb201Latency)`` of every latency source of one seed."""
-    from codesign.search.nb201_latency import latency_source, scaled_proxy
+    from codesign.validation.nb201_latency import latency_source, scaled_proxy
 
     out = [("measured", None, None, latency_source(f"pi5:{runtime}", seed))]
     for p in proxies:

@@ -243,7 +243,7 @@ def _check_verify(args) -> None:
     on the target: anywhere else it is one error."""
     if not args.verify:
         return
-    from codesign.search.nb201_latency import DEFAULT_SOURCE, is_nb201_source
+    from codesign.validation.nb201_latency import DEFAULT_SOURCE, is_nb201_source
     from models.spaces import get_space
 
     source = args.latency_source or DEFAULT_SOURCE
@@ -291,7 +291,7 @@ def _subnet_config(args):
         raise CodesignError(f"--objective accuracy searches sub-networks alone, with no accelerator: "
                             f"{', '.join(extra)} {'do' if len(extra) > 1 else 'does'} not apply")
     if args.latency_source is not None:
-        from codesign.search.nb201_latency import is_nb201_source
+        from codesign.validation.nb201_latency import is_nb201_source
         from models.spaces import get_space
         if is_nb201_source(args.latency_source) and get_space(args.space).name != "nasbench201":
             raise CodesignError(f"--latency-source {args.latency_source}: a latency of nasbench201 cells (the Raspberry "
@@ -345,7 +345,8 @@ def _nb201_latency_config(args, kw: dict):
     """The config of the nasbench201 search under a latency target: the measured Pi 5 latency
     (``pi5:RUNTIME``) or AdaProxy's prediction of it (``adaproxy:TARGET:PROXY[:N]``)."""
     from codesign.search import SearchConfig
-    from codesign.search.nb201_latency import DEFAULT_SOURCE, check_target, latency_source, parse_source
+    from codesign.search.nb201_latency import check_target
+    from codesign.validation.nb201_latency import DEFAULT_SOURCE, latency_source, parse_source
 
     if args.strategy == "differentiable":
         raise CodesignError("--strategy differentiable relaxes the ofa-mbv3 choices; nasbench201 is searched by "
@@ -476,9 +477,10 @@ def _search_subnet(args, cfg, run) -> int:
     got = _Signals()
     try:
         with _sigterm_interrupts() as got:
-            if cfg.max_latency_ms is not None and cfg.latency.split(":", 1)[0] in ("pi5", "adaproxy"):
+            from codesign.validation.nb201_latency import is_nb201_source, latency_source
+            if cfg.max_latency_ms is not None and is_nb201_source(cfg.latency):
                 from codesign.search.nb201_latency import search_latency_target
-                result = search_latency_target(cfg)
+                result = search_latency_target(cfg, latency_source(cfg.latency, cfg.seed))
             elif cfg.max_latency_ms is not None:
                 from codesign.search.differentiable import search_latency_target
                 result = search_latency_target(cfg, _latency_table(cfg.space, cfg.latency))

@@ -2,251 +2,28 @@
 
 ``codesign search --space nasbench201 --objective accuracy --max-latency MS --latency-source SPEC``:
 the most accurate cell whose latency under ``SPEC`` is at most ``MS``, by the sub-network
-evolution. ``SPEC`` is one of
-
-- ``pi5:RUNTIME``: the measured Raspberry Pi 5 latency of every cell (HW-NAS-Bench-360,
-  ``models.nb201_table``; RUNTIME is ``litert``, ``onnx`` or ``torchmobile``);
-- ``adaproxy:TARGET:PROXY[:N]``: the Pi 5 latency of runtime TARGET *predicted* for every cell
-  by AdaProxy (``codesign.validation.adaproxy``) from a proxy device: PROXY is a device column of
-  the "One Proxy Device" latency set (``nasbench201/oneproxy_latency.csv``, 1,999 measured cells)
-  or another Pi 5 runtime. The proxy's per-operator latencies are a non-negative least-squares
-  fit of its measurements on each default encoding of the cells (operator counts, counts over
-  the live edges, both plus the live one-hot; ``codesign.validation.monotonicity``); a Pi 5 proxy,
-  measured on every cell, also keeps the part of its latency the fit misses. AdaProxy is fitted
-  to N (default 30) target cells drawn with the run's seed and predicts all 15,625
-  (``codesign.validation.adaproxy.bag``: the average of 20 fits on subsamples; below 15 samples
-  no lambda can be validated and the fit is the proxy's ranking rescaled).
+evolution. The source (``codesign.validation.nb201_latency``: the measured Pi 5 latency, or
+AdaProxy's prediction from a proxy device) is built by the caller and passed in.
 
 Every cell's measured target latency is known either way, so a run also records the truth: the
 found cell's measured latency and whether it meets the target, the exact most accurate cell
 within the target (from the table) and the gap to it, and the hypervolume ratio of the front of
 the cells the search evaluated (measured accuracy and latency) against the true front within
 the target (reference points: the table's least, or its median, accuracy and the target).
-
-``--verify K`` (:func:`verify`) then measures the K most accurate cells of the search's front on
-the target and keeps the most accurate one that truly meets it: the run's answer is
-``verified.kept`` (``best`` stays the search's own pick, the one ``truth`` judges).
 """
 from __future__ import annotations
 
 import math
-import re
 import time
-from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
-from models.errors import CodesignError
-
-PI5 = "pi5"
-ADAPROXY = "adaproxy"
-DEFAULT_SOURCE = "pi5:litert"
-DEFAULT_SAMPLES = 30
-MIN_SAMPLES = 5           # AdaProxy target samples: fewer leave alpha and c to two or three cells
 MUTATION_PROB = 0.3       # each of the 6 edges resampled in a mutation (studies/nb201_cosearch.py)
-LATENCY_FLOOR_MS = 1e-3   # a predicted latency below it (a negative intercept) is raised to it
-ONEPROXY_ASSET = "nasbench201/oneproxy_latency.csv"
-ONEPROXY_ORIGIN = "the data released with 'One Proxy Device Is Enough for Hardware-Aware Neural Architecture Search'"
-
-
-def is_nb201_source(spec) -> bool:
-    """Whether ``spec`` names a NAS-Bench-201 latency (``pi5:...`` or ``adaproxy:...``)."""
-    return isinstance(spec, str) and spec.split(":", 1)[0] in (PI5, ADAPROXY)
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """A parsed ``--latency-source`` of nasbench201: ``kind`` ``"pi5"`` (measured) or
-    ``"adaproxy"`` (predicted), the Pi 5 runtime ``target`` that is the truth, and for AdaProxy
-    the ``proxy`` and the number of target ``samples``."""
-
-    kind: str
-    target: str
-    proxy: str | None = None
-    samples: int | None = None
-
-    @property
-    def text(self) -> str:
-        if self.kind == PI5:
-            return f"{PI5}:{self.target}"
-        return f"{ADAPROXY}:{self.target}:{self.proxy}:{self.samples}"
-
-
-def _runtime(spec: str, name: str, what: str) -> str:
-    from models.nb201_table import RUNTIMES
-
-    if name not in RUNTIMES:
-        raise CodesignError(f"--latency-source {spec!r}: unknown Raspberry Pi 5 runtime {name!r} as {what} "
-                            f"(known: {', '.join(RUNTIMES)})")
-    return name
-
-
-def parse_source(spec: str) -> SourceSpec:
-    """``SourceSpec`` of ``spec`` (one ``CodesignError`` line when malformed; proxy devices and
-    the sample count against the cells are checked by :func:`latency_source`)."""
-    parts = spec.split(":") if isinstance(spec, str) else []
-    if len(parts) == 2 and parts[0] == PI5:
-        return SourceSpec(PI5, _runtime(spec, parts[1], "the measured latency"))
-    if len(parts) in (3, 4) and parts[0] == ADAPROXY:
-        target = _runtime(spec, parts[1], "the target")
-        proxy = parts[2]
-        if not re.fullmatch(r"[a-z0-9_]{1,64}", proxy):
-            raise CodesignError(f"--latency-source {spec!r}: the proxy {proxy!r} is not a device name")
-        n = DEFAULT_SAMPLES
-        if len(parts) == 4:
-            if not re.fullmatch(r"[0-9]{1,9}", parts[3]):
-                raise CodesignError(f"--latency-source {spec!r}: N (target samples) must be a whole number, "
-                                    f"got {parts[3]!r}")
-            n = int(parts[3])
-        if n < MIN_SAMPLES:
-            raise CodesignError(f"--latency-source {spec!r}: AdaProxy needs at least {MIN_SAMPLES} target samples, "
-                                f"got N={n}")
-        if proxy == target:
-            raise CodesignError(f"--latency-source {spec!r}: the proxy is the target itself; for the measured "
-                                f"latency give {PI5}:{target}")
-        return SourceSpec(ADAPROXY, target, proxy, n)
-    raise CodesignError(f"--latency-source {spec!r}: for nasbench201 give {PI5}:RUNTIME (the measured Raspberry Pi 5 "
-                        f"latency: litert, onnx, torchmobile) or {ADAPROXY}:TARGET:PROXY[:N] (TARGET a Pi 5 runtime "
-                        f"predicted by AdaProxy from device PROXY with N target samples, default {DEFAULT_SAMPLES})")
-
-
-# ---- the proxy's features over every cell ----------------------------------------------------
-
-@lru_cache(maxsize=1)
-def cell_encodings() -> dict:
-    """``{encoding: matrix}`` of every table cell (rows in ``load_hw360`` order) for the default
-    AdaProxy encodings (``codesign.validation.monotonicity.DEFAULT_ENCODINGS``)."""
-    from codesign.validation.monotonicity import DEFAULT_ENCODINGS, LatencyTable
-    from models.nb201_table import load_hw360
-    from models.spaces.nasbench201 import NasBench201Space
-
-    table = load_hw360()
-    space = NasBench201Space()
-    X = np.hstack([np.array([space.encode(s) for s in table.arch_strs], dtype=np.float64), np.ones((len(table), 1))])
-    cells = LatencyTable("nasbench201 cells", X=X, arch_strs=list(table.arch_strs))
-    return {e: cells.encoding(e) for e in DEFAULT_ENCODINGS}
-
-
-@lru_cache(maxsize=1)
-def load_oneproxy():
-    """The "One Proxy Device" latency set (``codesign.validation.monotonicity.LatencyTable``)."""
-    from codesign.validation.monotonicity import load_latency_csv
-    from models.assets import asset_path
-
-    return load_latency_csv(asset_path(ONEPROXY_ASSET, origin=ONEPROXY_ORIGIN))
-
-
-def proxy_devices() -> list[str]:
-    """Proxy names ``adaproxy:`` accepts: the oneproxy device columns and the Pi 5 runtimes."""
-    from models.nb201_table import RUNTIMES
-
-    return list(load_oneproxy().columns) + list(RUNTIMES)
-
-
-@lru_cache(maxsize=16)
-def proxy_features(proxy: str) -> tuple[dict, np.ndarray]:
-    """``(sets, linear)``: the proxy's AdaProxy features of every table cell per encoding
-    (``{encoding: phi}``), and its own latency model of every cell (the measured latency for a
-    Pi 5 runtime, the first encoding's linear fit for a oneproxy device)."""
-    from codesign.validation.adaproxy import fit_linear_proxy
-    from codesign.validation.adaproxy import proxy_features as features
-    from models.nb201_table import RUNTIMES, load_hw360
-
-    enc = cell_encodings()
-    if proxy in RUNTIMES:
-        y = load_hw360().latency(proxy)
-        return {e: features(X, y)[0] for e, X in enc.items()}, y
-    op = load_oneproxy()
-    if proxy not in op.columns:
-        raise CodesignError(f"--latency-source: unknown proxy device {proxy!r} (known: {', '.join(op.columns)} "
-                            f"in {ONEPROXY_ASSET}, or a Pi 5 runtime: {', '.join(RUNTIMES)})")
-    y = op.column(proxy, latency=True)
-    sets, own = {}, None
-    for e, X in enc.items():
-        w, c = fit_linear_proxy(op.encoding(e), y)
-        keep = w != 0
-        sets[e] = X[:, keep] * w[keep]
-        if own is None:
-            own = sets[e].sum(axis=1) + c
-    return sets, own
-
-
-def sample_rows(n_cells: int, samples: int, seed: int) -> np.ndarray:
-    """The ``samples`` target cells a run measures (rows, sorted), drawn with ``seed``."""
-    if samples > n_cells:
-        raise CodesignError(f"--latency-source: N={samples} target samples, more than the {n_cells:,} cells with a "
-                            f"measured Pi 5 latency")
-    return np.sort(np.random.default_rng([seed, 0xADA]).choice(n_cells, size=samples, replace=False))
-
-
-@dataclass
-class Nb201Latency:
-    """A latency source over the table's cells: ``latency_ms`` (what the search sees, per row),
-    ``true_ms`` (the measured Pi 5 latency of ``target``), ``srcc`` of the two over every cell,
-    ``info`` (the adaptation: proxy, samples, the encodings chosen)."""
-
-    spec: str
-    target: str
-    latency_ms: np.ndarray
-    true_ms: np.ndarray
-    srcc: float
-    info: dict = field(default_factory=dict)
-
-
-def _finish(spec: SourceSpec, pred: np.ndarray, info: dict) -> Nb201Latency:
-    from codesign.validation.monotonicity import srcc
-    from models.nb201_table import load_hw360
-
-    true = load_hw360().latency(spec.target)
-    low = int((pred < LATENCY_FLOOR_MS).sum())
-    pred = np.maximum(pred, LATENCY_FLOOR_MS)
-    pred.setflags(write=False)  # shared by every caller of the cached source
-    return Nb201Latency(spec.text, spec.target, pred, true, srcc(pred, true), {**info, "floored_cells": low})
-
-
-@lru_cache(maxsize=8)
-def latency_source(spec: str, seed: int = 0) -> Nb201Latency:
-    """The latency of every table cell under ``spec`` (``pi5:...`` or ``adaproxy:...``); an
-    AdaProxy source draws its target samples with ``seed``."""
-    from codesign.validation.adaproxy import bag
-    from models.nb201_table import load_hw360
-
-    s = parse_source(spec)
-    table = load_hw360()
-    if s.kind == PI5:
-        return _finish(s, table.latency(s.target).copy(), {})
-    sets, _ = proxy_features(s.proxy)
-    rows = sample_rows(len(table), s.samples, seed)
-    y = table.latency(s.target)[rows]
-    model = bag(sets, rows, y, seed=seed)
-    pred = model.predict(sets)
-    return _finish(s, pred, {"proxy": s.proxy, "samples": s.samples, "sample_rows": rows.tolist(),
-                             "features": model.feature_counts()})
-
-
-def scaled_proxy(target: str, proxy: str, samples: int, seed: int = 0) -> Nb201Latency:
-    """The proxy's own latency, rescaled to the target by least squares on the same target
-    samples an ``adaproxy`` source draws (``alpha * proxy + c`` only: no per-operator correction);
-    the baseline AdaProxy is measured against (``studies/nb201_latency_sources.py``)."""
-    from models.nb201_table import load_hw360
-
-    s = parse_source(f"{ADAPROXY}:{target}:{proxy}:{samples}")
-    table = load_hw360()
-    _, own = proxy_features(s.proxy)
-    rows = sample_rows(len(table), s.samples, seed)
-    A = np.column_stack([own[rows], np.ones(len(rows))])
-    alpha, c = np.linalg.lstsq(A, table.latency(s.target)[rows], rcond=None)[0]
-    if alpha <= 0:  # noise must not reverse the proxy's ranking: proportional instead
-        alpha, c = float(table.latency(s.target)[rows].sum() / own[rows].sum()), 0.0
-    out = _finish(s, alpha * own + c, {"proxy": s.proxy, "samples": s.samples, "alpha": float(alpha), "c": float(c)})
-    out.spec = f"scaled:{target}:{proxy}:{samples}"
-    return out
 
 
 # ---- checks and the exact answer -------------------------------------------------------------
 
-def check_target(src: Nb201Latency, target_ms: float) -> None:
+def check_target(src, target_ms: float) -> None:
     """``InfeasibleError`` when no cell's latency under the source reaches ``target_ms``."""
     from models.nb201_table import load_hw360
 
@@ -291,7 +68,7 @@ def front_hypervolume(found_rows, accuracy: np.ndarray, latency_ms: np.ndarray, 
 
 # ---- the search ------------------------------------------------------------------------------
 
-def search(src: Nb201Latency, target_ms: float, predictor=None, population: int = 32, generations: int = 8,
+def search(src, target_ms: float, predictor=None, population: int = 32, generations: int = 8,
            seed: int = 0) -> dict:
     """The most accurate cell (``predictor``: default the table's measured accuracy) whose latency
     under ``src`` is at most ``target_ms``: ``subnet_evolution.evolve`` with ``select="accuracy"``
@@ -347,7 +124,7 @@ def search(src: Nb201Latency, target_ms: float, predictor=None, population: int 
     best = point(b.arch, b.accuracy)
     best["meets_target"] = bool(best["true_latency_ms"] <= target_ms)
     opt = optimum(acc, true, target_ms)
-    truth = {"latency": f"{PI5}:{src.target}", "latency_srcc": src.srcc if math.isfinite(src.srcc) else None,
+    truth = {"latency": src.truth, "latency_srcc": src.srcc if math.isfinite(src.srcc) else None,
              "optimum": None if opt is None else cell(opt),
              "accuracy_gap": None if opt is None else float(acc[opt] - best["true_accuracy"]),
              "violations": int((true[found] > target_ms).sum()),
@@ -362,7 +139,7 @@ def search(src: Nb201Latency, target_ms: float, predictor=None, population: int 
                      "latency_source": src.spec}}
 
 
-def verify(front, src: Nb201Latency, target_ms: float, k: int) -> dict:
+def verify(front, src, target_ms: float, k: int) -> dict:
     """Measure the ``k`` most accurate cells of a search's ``front`` (points of :func:`search`;
     by the accuracy the search saw, ties in front order; only cells within ``target_ms`` under
     ``src``) on the target: the table's measured Pi 5 latency of ``src.target``, which for a
@@ -388,7 +165,7 @@ def verify(front, src: Nb201Latency, target_ms: float, k: int) -> dict:
     closest = min(cells, key=lambda c: c["true_latency_ms"]) if cells else None
     opt = optimum(table.accuracy, src.true_ms, target_ms)
     gap = None if kept is None or opt is None else float(table.accuracy[opt]) - kept["true_accuracy"]
-    return {"k": int(k), "latency": f"{PI5}:{src.target}", "target_ms": float(target_ms), "measurements": len(cells),
+    return {"k": int(k), "latency": src.truth, "target_ms": float(target_ms), "measurements": len(cells),
             "cells": cells, "kept": kept, "closest": closest, "accuracy_gap": gap}
 
 
@@ -414,14 +191,14 @@ def _arch(arch_str: str) -> dict:
     return arch_from_string(arch_str)
 
 
-def search_latency_target(cfg) -> dict:
+def search_latency_target(cfg, src) -> dict:
     """The ``result.json`` (``"kind": "subnet-latency"``) of ``codesign search --space nasbench201
     --objective accuracy --max-latency MS --latency-source SPEC``; the accuracy is ``cfg.accuracy``
-    (the table, or a zero-cost proxy's score: then ``true_accuracy`` is the table's)."""
+    (the table, or a zero-cost proxy's score: then ``true_accuracy`` is the table's); ``src`` the
+    source named by ``cfg.latency`` (``codesign.validation.nb201_latency.latency_source``)."""
     from .outer_loop import load_accuracy
 
     t0 = time.perf_counter()
-    src = latency_source(cfg.latency, cfg.seed)
     res = search(src, cfg.max_latency_ms, load_accuracy(cfg.space, cfg.accuracy), cfg.population, cfg.generations,
                  cfg.seed)
     extra = {"verified": verify(res["front"], src, cfg.max_latency_ms, cfg.verify)} if cfg.verify else {}

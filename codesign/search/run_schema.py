@@ -38,7 +38,7 @@ SUBNET_STRATEGIES = ("evolution", "differentiable")  # how the sub-network searc
 MAX_LATENCY_MS = 1e6          # a latency target of the sub-network search (ms)
 MAX_VERIFY = 50               # nasbench201: front cells measured on the target after the search (--verify)
 OFA_LATENCY_SOURCE = r"^(lut:note10|analytical:[A-Za-z0-9_.-]{1,64})$"  # ofa-mbv3: per-slot tables
-# nasbench201: the measured Pi 5 latency, or AdaProxy's prediction of it (codesign/search/nb201_latency.py)
+# nasbench201: the measured Pi 5 latency, or AdaProxy's prediction of it (codesign/validation/nb201_latency.py)
 NB201_LATENCY_SOURCE = r"^(pi5:[a-z]{1,32}|adaproxy:[a-z]{1,32}:[a-z0-9_]{1,64}:[0-9]{1,9})$"
 LATENCY_SOURCE = f"{OFA_LATENCY_SOURCE}|{NB201_LATENCY_SOURCE}"
 

@@ -63,7 +63,7 @@ def test_nb201_latency_sources_quick(tmp_path):
             assert e["srcc"] == 1.0
     import numpy as np
 
-    from codesign.search.nb201_latency import LATENCY_FLOOR_MS, proxy_features, scaled_proxy
+    from codesign.validation.nb201_latency import LATENCY_FLOOR_MS, proxy_features, scaled_proxy
     one = next(e for e in s["srcc"] if e["method"] == "scaled")
     own = proxy_features(one["proxy"])[1]
     fit = scaled_proxy(one["runtime"], one["proxy"], one["samples"], one["seed"]).info
