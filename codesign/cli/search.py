@@ -296,6 +296,7 @@ def _subnet_config(args):
         if is_nb201_source(args.latency_source) and get_space(args.space).name != "nasbench201":
             raise CodesignError(f"--latency-source {args.latency_source}: a latency of nasbench201 cells (the Raspberry "
                                 f"Pi 5 table): it needs --space nasbench201 (--accuracy table)")
+    limits = _memory_limits(args)  # a bad board name is reported before any asset is loaded
     load_accuracy(args.space, args.accuracy or DEFAULTS["accuracy"])
     from codesign.search.outer_loop import is_proxy
     if args.min_accuracy is not None and is_proxy(args.accuracy or ""):
@@ -308,7 +309,7 @@ def _subnet_config(args):
               seed=args.seed if args.seed is not None else DEFAULTS["seed"], resolution=args.resolution)
     if args.max_latency is not None or args.strategy is not None or args.latency_source is not None:
         return _latency_target_config(args, kw)
-    cfg = SearchConfig(**kw, **_memory_limits(args))
+    cfg = SearchConfig(**kw, **limits)
     check_subnet_feasible(cfg)  # nothing that fits: one error before the run directory is made
     return cfg
 
