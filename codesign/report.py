@@ -203,7 +203,8 @@ def _pareto(result: dict) -> dict | None:
     sub = found["subnet"]
     chosen = next((i for i, p in enumerate(found["pareto"]) if p["arch"] == sub["arch"]), None)
     return {"points": points, "chosen": chosen, "subnet": sub, "min_accuracy": cfg.get("min_accuracy"),
-            "mapper": cfg.get("subnet_mapper", "heuristic"), "evolution": found.get("evolution") or []}
+            "mapper": cfg.get("subnet_mapper", "heuristic"), "evolution": found.get("evolution") or [],
+            "fused_finalists": found.get("fused_finalists") or []}
 
 
 def report_data(result: dict) -> dict:
@@ -509,6 +510,13 @@ def _blocks(data: dict, images: dict) -> list[tuple]:
               ("table", "pareto", ["accuracy", "EDP (pJ x cycles)", "latency (ms)", "energy (pJ)", "MACs"],
                [[fmt(p["accuracy"]), fmt(p["edp"]), fmt(p["latency_ms"]), fmt(p["energy_pj"]), fmt(p["macs"])]
                 for p in par["points"]])]
+        if par["fused_finalists"]:
+            B += [("p", "The front above is costed layer by layer. The feasible sub-networks of least layer-by-layer "
+                        "EDP were re-costed under their searched depth-first schedules; the least fused EDP chose the "
+                        "sub-network (its EDP above is the fused one):"),
+                  ("table", "fused finalists", ["accuracy", "EDP layer by layer", "EDP fused", "chosen"],
+                   [[fmt(c["accuracy"]), fmt(c["layer_by_layer_edp"]), fmt(c["edp"]),
+                     "yes" if c["arch"] == sub["arch"] else ""] for c in par["fused_finalists"]])]
     for w, d in data["workloads"].items():
         f, b = d["found"], d["baseline"]
         rows = []

@@ -106,3 +106,5 @@ def test_fused_sub_network_co_search_re_ranks_the_best_cells(tmp_path, capsys, m
     assert sub["total"]["schedule"] == "fused" and sub["total"]["edp"] <= sub["layer_by_layer_total"]["edp"]
     assert res["baseline"]["workloads"]["subnet"]["total"]["schedule"] == "fused"
     assert res["ratios_vs_layer_by_layer_baseline"]["subnet"]["edp_improvement"] > 0
+    report = (d / "report.md").read_text()
+    assert "re-costed under their searched depth-first schedules" in report and "| yes |" in report
