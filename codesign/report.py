@@ -861,7 +861,7 @@ def plot_subnet_front(result: dict, path: Path) -> None:
         ax.axvline(lim["max_sram_kb"], color="k", lw=0.8, ls="--", label="SRAM limit")
     ax.set_xlabel("peak activation SRAM (kB, int8)")
     ax.set_ylabel(subnet_accuracy_label(result))
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower right")
     _save(fig, path)
 
 
