@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from models.network import Network
 
-from .schedule import Flow, Stack, cache_elems, flow, stack_tile_windows
+from .schedule import Flow, Stack, cache_elems, flow, stack_windows
 
 ACT_BITS = 8
 WEIGHT_BITS = 8
@@ -89,10 +89,7 @@ def memory_profile(network: Network, stacks: list[Stack] | None = None, act_bits
 
     rows, peak, peak_at = [], -1.0, ""
     for st in stacks:
-        layers = [network.layers[i] for i in st.indices]
-        pools = [fl.pool(i) if i > st.first else None for i in st.indices]
-        tiles, tl, tp = stack_tile_windows(layers, st.tile, st.overlap,
-                                           [p.window if p else None for p in pools] if any(pools) else None)
+        layers, pools, tiles, tl, tp = stack_windows(network, fl, st)
         if tiles == 1 and st.first == st.last:
             i, l = st.first, layers[0]
             srcs = [s for s in fl.sources[i] if s in size]

@@ -395,6 +395,16 @@ def stack_tile_windows(layers: list[Layer], tile: tuple[int, int] | None, overla
     return n_r * n_c, out[::-1], pout[::-1]
 
 
+def stack_windows(network: Network, fl: Flow, st: Stack) -> tuple[list, list, int, list, list]:
+    """``(layers, pools, tiles, tile layers, tile pools)`` of stack ``st``: its layers, the pools
+    it crosses (``FusedPool`` before the ``k``-th layer, else None) and ``stack_tile_windows``."""
+    layers = [network.layers[i] for i in st.indices]
+    pools = [fl.pool(i) if i > st.first else None for i in st.indices]
+    tiles, tl, tp = stack_tile_windows(layers, st.tile, st.overlap,
+                                       [p.window if p else None for p in pools] if any(pools) else None)
+    return layers, pools, tiles, tl, tp
+
+
 def pool_tile_ops(pool: FusedPool, t: Layer, tiles: int, overlap: str) -> int:
     """Element operations a crossed pool computes per tile (one per input element read, as the
     model counts a pool: ``AuxOp.in_elems`` for one tile): under ``recompute`` the whole input
@@ -452,12 +462,9 @@ class StackPlan:
 
 def plan_stack(network: Network, fl: Flow, st: Stack, acc: Accelerator, weights_onchip: bool) -> StackPlan:
     """Tiles and residency of stack ``st`` (weights kept on chip when ``weights_onchip``)."""
-    layers = [network.layers[i] for i in st.indices]
     a, b = st.first, st.last
-    pools = [fl.pool(i) if i > a else None for i in st.indices]
+    layers, pools, tiles, tl, tp = stack_windows(network, fl, st)
     crossed = any(pools)
-    tiles, tl, tp = stack_tile_windows(layers, st.tile, st.overlap,
-                                       [p.window if p else None for p in pools] if crossed else None)
     weights_onchip = weights_onchip and tiles > 1 and acc.glb.holds("W")
     weight_bytes = sum(l.weight_elems for l in layers) * acc.word_bits["W"] / 8
     fixed = weight_bytes if weights_onchip else 0.0

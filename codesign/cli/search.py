@@ -327,9 +327,10 @@ def _latency_target_config(args, kw: dict):
         raise CodesignError(f"--max-latency (the most accurate sub-network within a latency target) cannot be "
                             f"combined with {', '.join(extra)}")
     from models.spaces import get_space
-    if get_space(args.space).name == "nasbench201":
+    space = get_space(args.space).name
+    if space == "nasbench201":
         return _nb201_latency_config(args, kw)
-    if (args.accuracy or "predictor") != "predictor" or args.space.replace("_", "-").lower() != "ofa-mbv3":
+    if (args.accuracy or "predictor") != "predictor" or space != "ofa-mbv3":
         raise CodesignError("--max-latency searches the ofa-mbv3 space with its accuracy predictor "
                             "(the per-operator latency tables cover that space), or nasbench201 with --accuracy table")
     source = args.latency_source or DEFAULT_LATENCY_SOURCE
