@@ -8,6 +8,7 @@ Results come back as a float64 matrix, one row per candidate, columns named in `
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache
 
 import numba
@@ -538,6 +539,25 @@ def _eval_batch(T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits
                     en, wt, bw, bits, scal, ab, pb, rel, out, _scratch())
 
 
+@njit(cache=True, error_model="numpy")
+def _eval_batch_serial(T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, ab, pb, rel, out):
+    _eval_range(0, T.shape[0], T, S, O, lay, layf, allowed, asize, caps, held, en, wt, bw, bits, scal, ab, pb,
+                rel, out, _scratch())
+
+
+# numba's thread pool (its GNU OpenMP layer) is not fork-safe: a process forked after its parent
+# started the pool is killed (or hangs) at its first parallel loop. The pid that started it is
+# kept, and a forked child (the board agent's worker, a forked process pool) runs the serial kernel.
+_POOL_PID = None
+
+
+def _pool_usable() -> bool:
+    global _POOL_PID
+    if _POOL_PID is None:
+        _POOL_PID = os.getpid()
+    return _POOL_PID == os.getpid()
+
+
 def evaluate_batch(layer: Layer, acc: Accelerator | dict, T, S, O, out=None) -> np.ndarray:
     """Evaluate ``B`` mappings; returns a ``(B, NCOL)`` float64 matrix (see ``COLUMNS``).
 
@@ -555,7 +575,8 @@ def evaluate_batch(layer: Layer, acc: Accelerator | dict, T, S, O, out=None) -> 
     else:
         out[T.shape[0]:] = 0.0
     lay, layf = _layer_arrays(layer, hw["stores_padding"])
-    _eval_batch(T, S, O, lay, layf, hw["allowed"], hw["asize"], hw["caps"], hw["held"], hw["en"], hw["wt"],
+    kernel = _eval_batch if _pool_usable() else _eval_batch_serial
+    kernel(T, S, O, lay, layf, hw["allowed"], hw["asize"], hw["caps"], hw["held"], hw["en"], hw["wt"],
                 hw["bw"], hw["bits"], hw["scal"], hw["ab"], hw["pb"], _REL_BITS, out)
     return out
 
@@ -569,7 +590,9 @@ def bound_name(code) -> str:
 
 
 def set_threads(n: int) -> None:
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    """Threads of the batch kernel (a forked child after the pool started runs serially anyway)."""
+    if _pool_usable():
+        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
 
 
 __all__ = ["COLUMNS", "COL", "NCOL", "COMPONENTS", "evaluate_batch", "hw_arrays", "layer_array",
