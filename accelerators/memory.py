@@ -23,9 +23,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from models.errors import WorkloadError
 from models.network import Network
 
-from .schedule import Flow, Stack, cache_elems, flow, stack_windows
+from .schedule import Flow, Stack, cache_elems, flow, stack_links, stack_windows
 
 ACT_BITS = 8
 WEIGHT_BITS = 8
@@ -106,6 +107,9 @@ def memory_profile(network: Network, stacks: list[Stack] | None = None, act_bits
                 elems -= out  # the output accumulates into the skip's buffer
             name = l.name
         else:
+            if stack_links(fl, st) is not None:
+                raise WorkloadError(f"memory profile: stack '{layers[0].name}'..'{layers[-1].name}' has branches or "
+                                    f"concatenations; patch-based stages are chains of layers")
             a, z = st.first, st.last
             src = fl.sources[a][0] if fl.sources[a] else a - 1
             whole = size[z] + held_across(a, a, skip=(src,))
@@ -141,7 +145,7 @@ def patch_stacks(network: Network, layers: int, patches: int, overlap: str = "re
     patch-based stage; fewer when a layer before cannot join the stage), the rest layer by layer."""
     fl = flow(network)
     k = 1
-    while k < layers and k < len(network.layers) and fl.joins[k]:
+    while k < layers and k < len(network.layers) and fl.chain(k):
         k += 1
     last = network.layers[k - 1]
     tile = (-(-last.P // patches), -(-last.Q // patches))
@@ -155,7 +159,7 @@ def best_patch_stage(network: Network, patches: int, act_bits: int = ACT_BITS,
     fl = flow(network)
     best = None
     k = 1
-    while k <= len(network.layers) and (k == 1 or fl.joins[k - 1]):
+    while k <= len(network.layers) and (k == 1 or fl.chain(k - 1)):
         prof = memory_profile(network, patch_stacks(network, k, patches), act_bits, inplace=inplace)
         if best is None or prof.peak_bytes < best[1].peak_bytes:
             best = (k, prof)
@@ -194,7 +198,6 @@ def peak_memory(network: Network, schedule: str = "layer", patches: int = DEFAUL
     layer-by-layer rows of the layers after it (a layer's row does not depend on the other
     stacks), so each candidate stage costs one row, and a stage that cannot beat the best so far
     (the rows after it already reach it) is skipped."""
-    from models.errors import WorkloadError
 
     if schedule not in SRAM_SCHEDULES:
         raise WorkloadError(f"unknown SRAM schedule '{schedule}' (known: {', '.join(SRAM_SCHEDULES)})")
@@ -211,7 +214,7 @@ def peak_memory(network: Network, schedule: str = "layer", patches: int = DEFAUL
         rest[i] = i if rest[i + 1] == n or lbl.rows[i]["bytes"] >= lbl.rows[rest[i + 1]]["bytes"] else rest[i + 1]
     fl = flow(network)
     k = 1
-    while k <= n and (k == 1 or fl.joins[k - 1]):
+    while k <= n and (k == 1 or fl.chain(k - 1)):
         tail = lbl.rows[rest[k]] if rest[k] < n else {"name": "", "bytes": 0}
         if tail["bytes"] < best.peak_sram_bytes:
             last = network.layers[k - 1]

@@ -102,14 +102,18 @@ class Flow:
     """The network's data flow between MAC layers, element-wise operators folded into the layer
     whose output they modify (a residual add is fused into the layer producing its first input).
 
-    ``joins[i]``: layer ``i`` reads exactly the (possibly added-to) output of layer ``i-1``, or
-    the output of a pool reading exactly that (``pools[i]``), and both are convolutions, so they
-    may share a stack. ``consumers[j]``: the layers that read layer ``j``'s output (a residual
-    add counts as read by the layer it is fused into; a crossable pool as read by the layer
-    after it). ``skips[j]``: the tensors added to layer ``j``'s output, as layer indices (-1:
-    the network input, -2: a non-element-wise operator's result); ``skip_pools[j]``, aligned
-    with it: for a skip that is a crossable pool's output, the layer after that pool (else None).
-    ``cuts[i]``: why a pool between layers ``i-1`` and ``i`` cannot be crossed."""
+    ``joins[i]``: layer ``i`` is a convolution that reads only convolutions' outputs before it,
+    so it may share a stack with them (``links[i]``, see ``link``): exactly the (possibly
+    added-to) output of layer ``i-1`` (a chain), or the output of a pool reading exactly that
+    (``pools[i]``); the output of an earlier layer (a branch, e.g. a fire module's 3x3 expand
+    layer reading the squeeze layer); or a concatenation of layers' outputs, possibly through a
+    pool (``concats``), whose parts stay on chip. ``consumers[j]``: the layers that read layer
+    ``j``'s output (a residual add counts as read by the layer it is fused into; a crossable
+    pool or concatenation as read by the layer after it). ``skips[j]``: the tensors added to
+    layer ``j``'s output, as layer indices (-1: the network input, -2: a non-element-wise
+    operator's result); ``skip_pools[j]``, aligned with it: for a skip that is a crossable pool's
+    output, the layer after that pool (else None). ``cuts[i]``: why a pool between layers ``i-1``
+    and ``i`` cannot be crossed."""
 
     joins: tuple[bool, ...]
     consumers: tuple[frozenset, ...]
@@ -119,6 +123,17 @@ class Flow:
     pools: tuple = ()       # per layer: the FusedPool between it and the layer before, or None
     skip_pools: tuple = ()  # per layer, aligned with skips: the layer after the pool a skip comes from
     cuts: dict = field(default_factory=dict)
+    links: tuple = ()       # per joined layer: the layers whose outputs it reads on chip (() when not joined)
+    concats: dict = field(default_factory=dict)  # crossable concatenation -> the layer reading it
+
+    def link(self, i: int) -> tuple:
+        """The layers whose outputs layer ``i`` reads inside a stack: ``(i - 1,)`` on a chain;
+        an earlier layer for a branch; the parts of a concatenation."""
+        return self.links[i] if self.links else ((i - 1,) if self.joins[i] else ())
+
+    def chain(self, i: int) -> bool:
+        """Layer ``i`` reads exactly layer ``i - 1``'s output (or a pool of it) and may follow it in a stack."""
+        return self.joins[i] and self.link(i) == (i - 1,)
 
     def pool(self, i: int) -> Optional[FusedPool]:
         """The pool crossed between layers ``i-1`` and ``i`` (None: none)."""
@@ -277,6 +292,28 @@ def flow(network: Network) -> Flow:
                     pools[i] = (op, w)
                 else:
                     cuts[i] = f"the pool '{op.name}' between them cannot be crossed: {w}"
+    links = [(i - 1,) if joins[i] else () for i in range(n)]
+    concats = {}
+    for i, l in enumerate(network.layers):
+        if joins[i] or not i or l.op not in FUSABLE_OPS or len(network.inputs[l.name]) != 1:
+            continue
+        srcs = sources[i]
+        if len(srcs) == 1 and 0 <= srcs[0] < i - 1:  # a branch: an earlier layer's output
+            prev = network.layers[srcs[0]]
+            if prev.op in FUSABLE_OPS and l.G * l.C == prev.G * prev.K and l.N == prev.N:
+                joins[i], links[i] = True, srcs
+            continue
+        if srcs != (-2,):
+            continue
+        got = _concat_link(network, kind, aux, producer, i)
+        if isinstance(got, str):
+            cuts[i] = got
+        elif got is not None:
+            parts, cat, pool = got
+            joins[i], links[i] = True, parts
+            concats[cat.name] = i
+            if pool is not None:
+                pools[i] = pool
     crossed = {v[0].name: i for i, v in pools.items()}
     readers = {name: {i} for name, i in crossed.items()}
     skip_pools = [[None] * len(s) for s in skips]
@@ -287,7 +324,8 @@ def flow(network: Network) -> Flow:
             for x in network.inputs[a.name]:
                 j = producer(x)
                 if j >= 0:
-                    consumers[j].add(crossed[a.name] if a.name in crossed else n)  # n: "a reader outside every stack"
+                    # n: "a reader outside every stack"
+                    consumers[j].add(crossed[a.name] if a.name in crossed else concats.get(a.name, n))
     # who reads a crossable pool's output (besides the layer after it)
     if crossed:
         for l in network.layers:
@@ -313,7 +351,55 @@ def flow(network: Network) -> Flow:
                       for i in range(n) for op, w in [pools.get(i, (None, None))])
     return Flow(tuple(joins), tuple(frozenset(c) for c in consumers), tuple(tuple(s) for s in skips),
                 tuple(sources), fused_aux, pool_list if pools else (),
-                tuple(tuple(s) for s in skip_pools) if pools else (), cuts)
+                tuple(tuple(s) for s in skip_pools) if pools else (), cuts, tuple(links), concats)
+
+
+def _readers(network: Network, kind: dict, node: str) -> list:
+    """The layers and operators that read ``node``'s result (through single-input element-wise
+    operators)."""
+    out = []
+    for x, ins in network.inputs.items():
+        if node in ins:
+            out += _readers(network, kind, x) if kind.get(x) in ELEMENTWISE and len(ins) == 1 else [x]
+    return out
+
+
+def _concat_link(network: Network, kind: dict, aux: dict, producer, i: int):
+    """For layer ``i`` reading a concatenation of layers' outputs (directly or through one
+    pool): ``(parts, the concatenation, (pool, window) or None)`` when a stack may hold the parts
+    on chip; None when it reads no concatenation; a text saying why one cannot be crossed."""
+    l = network.layers[i]
+    node = _through(network, kind, network.inputs[l.name][0])
+    op, pool = aux.get(node), None
+    if op is not None and op.kind == POOL_KIND and len(network.inputs[node]) == 1:
+        pool, node = op, _through(network, kind, network.inputs[node][0])
+        op = aux.get(node)
+    if op is None or op.kind != "concat":
+        return None
+    parts = tuple(producer(x) for x in network.inputs[node])
+    what = f"the concatenation '{op.name}'"
+    if len(parts) < 2 or min(parts) < 0 or len(set(parts)) != len(parts) or max(parts) >= i:
+        return f"{what} has an input that is not an earlier convolution's output"
+    ls = [network.layers[j] for j in parts]
+    if any(x.op not in FUSABLE_OPS or x.N != l.N or (x.P, x.Q) != (ls[0].P, ls[0].Q) for x in ls):
+        return f"{what} joins maps of different sizes or layers that are not convolutions"
+    channels = sum(x.G * x.K for x in ls)
+    elems = sum(x.output_elems for x in ls)
+    if op.in_elems != elems or op.out_elems != elems or channels != l.G * l.C:
+        return f"{what}'s sizes are not those of its parts (a crop or a reshape: not modelled)"
+    if len(_readers(network, kind, node)) != 1 or (pool is not None and len(_readers(network, kind, pool.name)) != 1):
+        return f"{what} is read by more than one operator"
+    if pool is None:
+        h, w = ls[0].P, ls[0].Q
+        rows = (h + 2 * l.padding - l.dilation * (l.R - 1) - 1) // l.stride + 1
+        cols = (w + 2 * l.padding - l.dilation * (l.S - 1) - 1) // l.stride + 1
+        if (rows, cols) != (l.P, l.Q):
+            return f"{what}'s {h}x{w} map is not '{l.name}''s input"
+        return parts, op, None
+    window = pool_window(pool, replace(ls[-1], G=1, K=channels, name=op.name), l)
+    if isinstance(window, str):
+        return f"the pool '{pool.name}' between them cannot be crossed: {window}"
+    return parts, op, (pool, window)
 
 
 def _through(network: Network, kind: dict, node: str) -> str:
@@ -332,6 +418,25 @@ def _skip_held(fl: Flow, st: Stack, s: int) -> bool:
     return st.first <= s or (s >= 0 and fl.sources[st.first] == (s,))
 
 
+def stack_problem(network: Network, fl: Flow, a: int, b: int) -> str:
+    """Why layers ``a..b`` cannot form a stack ('' when they can). A stack that cannot also
+    makes every longer one from ``a`` invalid."""
+    names = network.layers
+    for i in range(a + 1, b + 1):
+        if not fl.joins[i]:
+            why = fl.cuts.get(i) or ("the second does not read only earlier convolutions' outputs (or a pool of "
+                                     "one), or one is not a convolution")
+            return f"layers '{names[i - 1].name}' and '{names[i].name}' cannot share a stack: {why}"
+        if min(fl.link(i)) < a:
+            return (f"layer '{names[i].name}' reads '{names[min(fl.link(i))].name}', before the stack's first layer "
+                    f"'{names[a].name}'")
+        for s in fl.skips[i - 1]:
+            if i <= s <= b:  # the add would need a tensor the stack computes after it
+                return (f"layer '{names[i - 1].name}''s residual add reads '{names[s].name}', which comes after it "
+                        f"in the stack")
+    return ""
+
+
 def check_stack(network: Network, fl: Flow, st: Stack) -> None:
     """Raise ``WorkloadError`` unless ``st`` is a valid stack of ``network``."""
     n = len(network.layers)
@@ -339,12 +444,9 @@ def check_stack(network: Network, fl: Flow, st: Stack) -> None:
         raise WorkloadError(f"stack {st.first}..{st.last}: layer indices must lie in 0..{n - 1}")
     if st.overlap not in OVERLAP:
         raise WorkloadError(f"stack {st.first}..{st.last}: overlap must be one of {', '.join(OVERLAP)}")
-    for i in range(st.first + 1, st.last + 1):
-        if not fl.joins[i]:
-            why = fl.cuts.get(i) or ("the second does not read only the first's output (or a pool of it), or one "
-                                     "is not a convolution")
-            raise WorkloadError(f"layers '{network.layers[i - 1].name}' and '{network.layers[i].name}' cannot "
-                                f"share a stack: {why}")
+    why = stack_problem(network, fl, st.first, st.last)
+    if why:
+        raise WorkloadError(why)
     if st.tile is not None and (len(st.tile) != 2 or min(st.tile) < 1):
         raise WorkloadError(f"stack {st.first}..{st.last}: a tile is two positive numbers (rows, cols), "
                             f"got {st.tile}")
@@ -368,12 +470,18 @@ def stack_tiles(layers: list[Layer], tile: tuple[int, int] | None, overlap: str 
 
 
 def stack_tile_windows(layers: list[Layer], tile: tuple[int, int] | None, overlap: str = "recompute",
-                       pools: list | None = None) -> tuple[int, list[Layer], list]:
+                       pools: list | None = None, links: list | None = None) -> tuple[int, list[Layer], list]:
     """``(tiles, tile layers, tile pools)``: ``stack_tiles`` and, aligned with the layers, the
     window each crossed pool runs per tile (its ``P x Q`` the pool's output tile, its
     ``H x W_in`` the input rows and columns the tile reads: ``(rows - 1)·stride + kernel``, of
-    which ``FusedPool.tile_input`` keeps those inside the map)."""
+    which ``FusedPool.tile_input`` keeps those inside the map).
+
+    ``links[k]``: the positions in the stack of the layers the ``k``-th reads (default: a chain,
+    ``(k - 1,)``). Under ``recompute`` a layer computes the union of what its readers in the
+    stack need; one that no later layer of the stack reads computes its share of the tile grid."""
     pools = list(pools) if pools else [None] * len(layers)
+    if links is not None:
+        return _tile_windows_linked(layers, tile, overlap, pools, links)
     last = layers[-1]
     tp, tq = (last.P, last.Q) if tile is None else (min(tile[0], last.P), min(tile[1], last.Q))
     n_r, n_c = -(-last.P // tp), -(-last.Q // tq)
@@ -395,13 +503,45 @@ def stack_tile_windows(layers: list[Layer], tile: tuple[int, int] | None, overla
     return n_r * n_c, out[::-1], pout[::-1]
 
 
+def _tile_windows_linked(layers, tile, overlap, pools, links):
+    last = layers[-1]
+    tp, tq = (last.P, last.Q) if tile is None else (min(tile[0], last.P), min(tile[1], last.Q))
+    n_r, n_c = -(-last.P // tp), -(-last.Q // tq)
+    if n_r * n_c == 1 or overlap == "cache":
+        return stack_tile_windows(layers, tile, overlap, pools)
+    need: dict = {len(layers) - 1: (tp, tq)}
+    out, pout = [None] * len(layers), [None] * len(layers)
+    for k in range(len(layers) - 1, -1, -1):
+        l, w = layers[k], pools[k]
+        rows, cols = need.get(k, (-(-l.P // n_r), -(-l.Q // n_c)))
+        t = out[k] = _tile_layer(l, rows, cols)
+        rows = (t.P - 1) * l.stride + (l.R - 1) * l.dilation + 1
+        cols = (t.Q - 1) * l.stride + (l.S - 1) * l.dilation + 1
+        if w is not None:
+            t = pout[k] = _tile_layer(w, rows, cols)
+            rows, cols = t.H, t.W_in
+        for j in links[k]:
+            if j >= 0:
+                r0, c0 = need.get(j, (0, 0))
+                need[j] = (max(r0, rows), max(c0, cols))
+    return n_r * n_c, out, pout
+
+
+def stack_links(fl: Flow, st: Stack) -> list | None:
+    """``links`` of ``stack_tile_windows`` for stack ``st`` (None for a chain)."""
+    if all(fl.chain(i) for i in range(st.first + 1, st.last + 1)):
+        return None
+    return [()] + [tuple(j - st.first for j in fl.link(i)) for i in range(st.first + 1, st.last + 1)]
+
+
 def stack_windows(network: Network, fl: Flow, st: Stack) -> tuple[list, list, int, list, list]:
     """``(layers, pools, tiles, tile layers, tile pools)`` of stack ``st``: its layers, the pools
     it crosses (``FusedPool`` before the ``k``-th layer, else None) and ``stack_tile_windows``."""
     layers = [network.layers[i] for i in st.indices]
     pools = [fl.pool(i) if i > st.first else None for i in st.indices]
     tiles, tl, tp = stack_tile_windows(layers, st.tile, st.overlap,
-                                       [p.window if p else None for p in pools] if any(pools) else None)
+                                       [p.window if p else None for p in pools] if any(pools) else None,
+                                       stack_links(fl, st))
     return layers, pools, tiles, tl, tp
 
 
@@ -465,6 +605,7 @@ def plan_stack(network: Network, fl: Flow, st: Stack, acc: Accelerator, weights_
     a, b = st.first, st.last
     layers, pools, tiles, tl, tp = stack_windows(network, fl, st)
     crossed = any(pools)
+    links = stack_links(fl, st)
     weights_onchip = weights_onchip and tiles > 1 and acc.glb.holds("W")
     weight_bytes = sum(l.weight_elems for l in layers) * acc.word_bits["W"] / 8
     fixed = weight_bytes if weights_onchip else 0.0
@@ -490,6 +631,8 @@ def plan_stack(network: Network, fl: Flow, st: Stack, acc: Accelerator, weights_
                     held += _act_bytes(acc, tl[j - a].output_elems)
         if crossed:
             held += _pool_skips_held(fl, st, tl, acc, i)
+        if links is not None:
+            held += _act_bytes(acc, _live_elems(links, tl, k, k + 1))
         onchip.append(frozenset(x for x in spaces if acc.glb.holds(x)))
         resident.append(fixed + held if tiles > 1 or len(layers) > 1 else 0.0)
     pool_bytes = [None] * len(layers)
@@ -502,6 +645,8 @@ def plan_stack(network: Network, fl: Flow, st: Stack, acc: Accelerator, weights_
             for s in fl.skips[j]:
                 if s < i and _skip_held(fl, st, s):
                     held += _act_bytes(acc, tl[j - a].output_elems)
+        if links is not None:
+            held += _act_bytes(acc, _live_elems(links, tl, k, k))
         pool_bytes[k] = fixed + held + _pool_skips_held(fl, st, tl, acc, i, before=True)
     scale = [None] * len(layers)
     if st.overlap == "cache" and tiles > 1:
@@ -513,6 +658,21 @@ def plan_stack(network: Network, fl: Flow, st: Stack, acc: Accelerator, weights_
     if not crossed:
         return StackPlan(tiles, tl, onchip, resident, weights_onchip, weight_bytes, scale)
     return StackPlan(tiles, tl, onchip, resident, weights_onchip, weight_bytes, scale, pools, tp, pool_bytes)
+
+
+def _live_elems(links: list, tl: list, k: int, after: int) -> int:
+    """Elements of the output tiles of layers before the ``k``-th of a stack that a layer from
+    position ``after`` on reads and that the ``k``-th does not read whole: a branch's input, or
+    a concatenation's first part, held while the other branch runs."""
+    out = 0
+    for j in range(k):
+        if not any(j in links[c] for c in range(after, len(links))):
+            continue
+        if j not in links[k]:
+            out += tl[j].output_elems
+        elif len(links[k]) == 1:  # the k-th reads a window of it; the whole tile waits for the later reader
+            out += max(0, tl[j].output_elems - tl[k].input_elems)
+    return out
 
 
 def _pool_skips_held(fl: Flow, st: Stack, tl: list, acc: Accelerator, i: int, before: bool = False) -> float:
@@ -632,7 +792,8 @@ def pool_summary(plan: StackPlan, st: Stack) -> list:
 
 
 def fused_aux_onchip(network: Network, fl: Flow, stacks: list[Stack]) -> set:
-    """Names of the residual adds whose inputs both stay on chip under ``stacks``."""
+    """Names of the residual adds whose inputs both stay on chip under ``stacks``, and of the
+    concatenations whose parts and reader share a stack."""
     where = {}
     for st in stacks:
         for i in st.indices:
@@ -645,12 +806,19 @@ def fused_aux_onchip(network: Network, fl: Flow, stacks: list[Stack]) -> set:
         if all((st.first < p <= j) if (p := fl.skip_pool(j, k)) is not None else (s < j and _skip_held(fl, st, s))
                for k, s in enumerate(fl.skips[j])):
             out.add(name)
+    for name, i in fl.concats.items():
+        st = where.get(i)
+        if st is not None and st.first <= min(fl.link(i)):
+            out.add(name)
     return out
 
 
 def aux_onchip_cost(op: AuxOp, acc: Accelerator):
     """An element-wise operator whose operands stay in the global buffer: its element
-    operations only (one per input element, spread over the PEs)."""
+    operations only (one per input element, spread over the PEs). A concatenation held on chip
+    costs nothing: its parts are written side by side in the buffer and read as one tensor."""
+    if op.kind == "concat":
+        return 0, {"mac": 0.0}
     return math.ceil(op.in_elems / acc.num_pes), {"mac": float(op.in_elems * acc.mac_energy_pj)}
 
 

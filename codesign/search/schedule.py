@@ -22,7 +22,7 @@ import math
 import time
 from dataclasses import dataclass
 
-from accelerators.schedule import OVERLAP, Stack
+from accelerators.schedule import OVERLAP, Stack, stack_problem
 from mappings.schedule import Schedule, ScheduleCost, StackMapper, evaluate_schedule
 from models.errors import WorkloadError
 from models.network import Network
@@ -60,7 +60,7 @@ def _options(sm: StackMapper, max_layers: int, overlaps) -> dict:
     opts: dict = {}
     for a in range(n):
         for b in range(a, min(n, a + max_layers)):
-            if b > a and not fl.joins[b]:
+            if b > a and stack_problem(net, fl, a, b):
                 break
             last = net.layers[b]
             found = []

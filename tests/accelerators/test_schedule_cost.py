@@ -4,7 +4,7 @@ import pytest
 
 from accelerators import accelerator_from_dict
 from accelerators.cost import evaluate_mapping
-from accelerators.schedule import Stack, flow, plan_stack, stack_tiles
+from accelerators.schedule import Stack, check_stack, flow, plan_stack, stack_problem, stack_tiles
 from models import DIMS
 from models.errors import WorkloadError
 from models.zoo import get_network
@@ -103,7 +103,7 @@ def test_flow_of_mobilenet_v2_sees_residuals_and_joins():
     assert all(fl.joins[1:names.index("classifier.1")])
 
 
-def test_flow_of_resnet18_keeps_the_downsample_apart():
+def test_flow_of_resnet18_joins_the_downsample_as_a_branch():
     net = get_network("resnet18", resolution=32)
     fl = flow(net)
     names = [l.name for l in net.layers]
@@ -115,10 +115,17 @@ def test_flow_of_resnet18_keeps_the_downsample_apart():
     assert fl.pool(after_pool).readers == {after_pool, after_pool + 1}
     assert fl.skips[after_pool + 1] == (-2,) and fl.skip_pool(after_pool + 1, 0) == after_pool
     assert fl.consumers[0] == {after_pool}  # the stem's output is read by the pool only
-    assert not fl.joins[names.index("layer2.0.downsample.0")]  # reads the block input, not conv2
-    assert fl.joins[names.index("layer2.0.conv2")]
-    add_at = names.index("layer2.0.conv2")
-    assert fl.skips[add_at] == (names.index("layer2.0.downsample.0"),)
+    ds, c1, add_at = (names.index(x) for x in ("layer2.0.downsample.0", "layer2.0.conv1", "layer2.0.conv2"))
+    block_in = names.index("layer1.1.conv2")
+    # the downsample reads the block input (a branch), not conv2
+    assert fl.joins[ds] and fl.link(ds) == (block_in,) and not fl.chain(ds) and fl.chain(add_at)
+    assert fl.skips[add_at] == (ds,) and fl.consumers[block_in] == {c1, ds}
+    # conv2's add needs the downsample's output, computed after it: no stack holds both
+    assert "comes after it in the stack" in stack_problem(net, fl, block_in, ds)
+    assert "before the stack's first layer 'layer2.0.conv1'" in stack_problem(net, fl, c1, ds)
+    assert stack_problem(net, fl, block_in, add_at) == "" and stack_problem(net, fl, ds, ds) == ""
+    with pytest.raises(WorkloadError, match="comes after it"):
+        check_stack(net, fl, Stack(block_in, ds))
 
 
 def test_stack_plan_keeps_intermediates_and_skips_on_chip():

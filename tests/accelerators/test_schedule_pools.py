@@ -176,7 +176,7 @@ def test_resnet18_stem_pool_and_first_block():
 
 
 def test_what_still_cuts_a_stack():
-    # a global pool (MobileNetV3's head: final expand, pool, feature mix) and a concatenation
+    # a global pool (MobileNetV3's head: final expand, pool, feature mix)
     b = NetBuilder("head", 16, 7)
     b.conv("expand", 96, 1).adaptive_pool("gap", 1).conv("mix", 128, 1)
     fl = flow(b.build(7))
@@ -186,8 +186,14 @@ def test_what_still_cuts_a_stack():
     fl = flow(sq)
     assert fl.joins[names.index("features.3.squeeze")]  # across the first pool (3x3/2, ceil mode)
     assert (fl.pool(1).window.R, fl.pool(1).window.stride, fl.pool(1).window.P) == (3, 2, 55)
-    assert not fl.joins[names.index("features.4.squeeze")]  # reads a concatenation
-    assert not fl.joins[names.index("features.6.squeeze")]  # a pool of a concatenation
+    # a concatenation, and a pool of one, are crossed: their parts stay on chip
+    for name, parts, pooled in (("features.4.squeeze", ("features.3.expand1x1", "features.3.expand3x3"), False),
+                                ("features.6.squeeze", ("features.4.expand1x1", "features.4.expand3x3"), True)):
+        i = names.index(name)
+        assert fl.joins[i] and fl.link(i) == tuple(names.index(p) for p in parts)
+        assert (fl.pool(i) is not None) == pooled
+    assert fl.concats["features.4.concat"] == names.index("features.6.squeeze")
+    assert all(fl.joins[1:])
     # ResNet-50: the max-pool's output is also read by layer1.0's downsample
     r50 = get_network("resnet50", resolution=64)
     names = [l.name for l in r50.layers]

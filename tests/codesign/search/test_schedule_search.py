@@ -54,12 +54,17 @@ def _covers(n):
         yield out
 
 
-@pytest.mark.parametrize("net", ["block", "pooled"])
+@pytest.fixture(scope="module")
+def fire_mapper(fire_net):
+    return StackMapper(fire_net, "eyeriss", optimizer="heuristic", cache=MappingCache())
+
+
+@pytest.mark.parametrize("net", ["block", "pooled", "fire_net"])
 @pytest.mark.parametrize("objective", ["energy", "latency", "edp"])
 def test_dp_finds_the_exhaustive_optimum(net, objective, request):
     block = request.getfixturevalue(net)
-    mapper = request.getfixturevalue("mapper" if net == "block" else "pooled_mapper")
-    opts = _options(mapper, 3, ("recompute", "cache"))
+    mapper = request.getfixturevalue({"block": "mapper", "pooled": "pooled_mapper", "fire_net": "fire_mapper"}[net])
+    opts = _options(mapper, 4, ("recompute", "cache"))
     best = None
     for cover in _covers(len(block.layers)):
         if any(c not in opts for c in cover):
@@ -69,9 +74,16 @@ def test_dp_finds_the_exhaustive_optimum(net, objective, request):
             d = sum(o.cycles for o in choice)
             v = {"energy": e, "latency": d, "edp": e * d}[objective]
             best = v if best is None else min(best, v)
-    got = search_schedule(block, mapper.acc, objective=objective, max_layers=3, mapper=mapper)
+    got = search_schedule(block, mapper.acc, objective=objective, max_layers=4, mapper=mapper)
     v = {"energy": got.energy_pj, "latency": got.cycles, "edp": got.edp}[objective]
     assert v == pytest.approx(best, rel=1e-12)
+
+
+def test_stacks_across_the_fire_module_are_candidates(fire_mapper):
+    opts = _options(fire_mapper, 4, ("recompute",))
+    # a stack may start at s (holding both branches) or at e1 (a chain of one); none from e1 or
+    # e3 on reaches past a layer reading something before it
+    assert sorted(k for k in opts if k[1] > k[0]) == [(0, 1), (0, 2), (0, 3)]
 
 
 def test_stacks_across_the_pool_are_candidates(pooled_mapper):
