@@ -98,3 +98,15 @@ def test_memory_objective_and_peak_bound(capsys, tmp_path):
     rc, out, err = run(capsys, *args, "--max-peak-kb", f"{least['peak_glb_bytes'] / 1024 * 0.9:.3f}")
     assert rc != 0 and len(err.strip().splitlines()) == 1
     assert f"least peak any candidate schedule reaches is {least['peak_glb_bytes'] / 1024:,.1f} kB" in err
+
+
+def test_a_stack_cutting_a_fire_module_is_one_line(capsys, tmp_path):
+    # features.3.expand3x3 reads the squeeze layer, which the stack starts after
+    p = tmp_path / "fire.yaml"
+    p.write_text("stacks:\n- layers: [features.0, features.3.expand1x1]\n"
+                 "- layers: [features.3.expand3x3, features.4.squeeze]\n")
+    rc, out, err = run(capsys, "evaluate", "--accelerator", "eyeriss", "--workload", "squeezenet1_1",
+                       "--resolution", "32", "--optimizer", "heuristic", "--schedule", str(p))
+    assert rc != 0 and out == "" and "Traceback" not in err
+    assert err.strip().splitlines() == ["codesign: error: layer 'features.4.squeeze' reads 'features.3.expand1x1', "
+                                        "before the stack's first layer 'features.3.expand3x3'"]
