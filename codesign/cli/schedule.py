@@ -96,7 +96,8 @@ def register(sub) -> None:
     p.add_argument("--max-layers", type=int_in(1, MAX_STACK_LAYERS), default=DEFAULT_MAX_LAYERS,
                    help=f"most layers in one stack (default {DEFAULT_MAX_LAYERS})")
     p.add_argument("--overlap", default="recompute,cache", choices=OVERLAP_CHOICES,
-                   help="overlap policies tried for tiled stacks")
+                   metavar="recompute|cache|recompute,cache",
+                   help="overlap policies tried for tiled stacks (default both)")
     p.add_argument("--optimizer", default="auto", choices=OPTIMIZER_CHOICES, help="mapper of every tile")
     p.add_argument("--seed", type=seed_arg(), default=0)
     p.add_argument("--out", default=None, metavar="FILE", help="save the schedule (YAML) for --schedule FILE")
