@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from models.errors import WorkloadError
 from models.network import Network
 
-from .schedule import Flow, Stack, cache_elems, flow, stack_links, stack_windows
+from .schedule import Flow, Stack, _live_elems, cache_elems, flow, stack_links, stack_problem, stack_windows
 
 ACT_BITS = 8
 WEIGHT_BITS = 8
@@ -107,18 +107,28 @@ def memory_profile(network: Network, stacks: list[Stack] | None = None, act_bits
                 elems -= out  # the output accumulates into the skip's buffer
             name = l.name
         else:
-            if stack_links(fl, st) is not None:
-                raise WorkloadError(f"memory profile: stack '{layers[0].name}'..'{layers[-1].name}' has branches or "
-                                    f"concatenations; patch-based stages are chains of layers")
             a, z = st.first, st.last
+            links = stack_links(fl, st)
             src = fl.sources[a][0] if fl.sources[a] else a - 1
-            whole = size[z] + held_across(a, a, skip=(src,))
+            # outputs read after the stack are filled whole, patch by patch: the last layer's and any
+            # other a later layer reads (a branch's input, a residual block's input)
+            outs = [j for j in st.indices if j == z or max(fl.consumers[j], default=j) > z]
+            whole = sum(size[j] for j in outs) + held_across(a, a, skip=(src,))
             if src >= 0 or last_use[-1] > a:
                 whole += size[src]  # a stack input that is not the network input is held whole
-            # per patch: the largest input + output tile of a layer or of a pool it crosses
-            moments = [t.input_elems * (k > 0) + t.output_elems * (k < len(tl) - 1)
-                       + (t.input_elems if k == 0 and src == -1 else 0) for k, t in enumerate(tl)]
-            moments += [p.tile_input_elems(t) + t.output_elems for p, t in zip(pools, tp) if p]
+            # per patch: the largest input + output tile of a layer or of a pool it crosses, with
+            # branches also the earlier tiles a later layer of the stack still reads
+            if links is None:
+                moments = [t.input_elems * (k > 0) + t.output_elems * (k < len(tl) - 1)
+                           + (t.input_elems if k == 0 and src == -1 else 0) for k, t in enumerate(tl)]
+                moments += [p.tile_input_elems(t) + t.output_elems for p, t in zip(pools, tp) if p]
+            else:
+                read_in = [any(k in links[c] for c in range(k + 1, len(tl))) and a + k not in outs
+                           for k in range(len(tl))]
+                moments = [t.input_elems * (k > 0 or src == -1) + t.output_elems * read_in[k]
+                           + _live_elems(links, tl, k, k + 1) for k, t in enumerate(tl)]
+                moments += [p.tile_input_elems(t) + t.output_elems + _live_elems(links, tl, k, k)
+                            for k, (p, t) in enumerate(zip(pools, tp)) if p]
             per_tile = max(moments)
             # skip tiles held (a crossed pool's output when it is a skip added in the stack)
             per_tile += sum(t.output_elems for j in st.indices for s in fl.skips[j] if a <= s < j
@@ -145,7 +155,7 @@ def patch_stacks(network: Network, layers: int, patches: int, overlap: str = "re
     patch-based stage; fewer when a layer before cannot join the stage), the rest layer by layer."""
     fl = flow(network)
     k = 1
-    while k < layers and k < len(network.layers) and fl.chain(k):
+    while k < layers and k < len(network.layers) and not stack_problem(network, fl, 0, k):
         k += 1
     last = network.layers[k - 1]
     tile = (-(-last.P // patches), -(-last.Q // patches))
@@ -159,7 +169,7 @@ def best_patch_stage(network: Network, patches: int, act_bits: int = ACT_BITS,
     fl = flow(network)
     best = None
     k = 1
-    while k <= len(network.layers) and (k == 1 or fl.chain(k - 1)):
+    while k <= len(network.layers) and (k == 1 or not stack_problem(network, fl, 0, k - 1)):
         prof = memory_profile(network, patch_stacks(network, k, patches), act_bits, inplace=inplace)
         if best is None or prof.peak_bytes < best[1].peak_bytes:
             best = (k, prof)
@@ -214,7 +224,7 @@ def peak_memory(network: Network, schedule: str = "layer", patches: int = DEFAUL
         rest[i] = i if rest[i + 1] == n or lbl.rows[i]["bytes"] >= lbl.rows[rest[i + 1]]["bytes"] else rest[i + 1]
     fl = flow(network)
     k = 1
-    while k <= n and (k == 1 or fl.chain(k - 1)):
+    while k <= n and (k == 1 or not stack_problem(network, fl, 0, k - 1)):
         tail = lbl.rows[rest[k]] if rest[k] < n else {"name": "", "bytes": 0}
         if tail["bytes"] < best.peak_sram_bytes:
             last = network.layers[k - 1]
