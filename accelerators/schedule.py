@@ -691,10 +691,22 @@ def _pool_skips_held(fl: Flow, st: Stack, tl: list, acc: Accelerator, i: int, be
 def stack_glb_bytes(acc: Accelerator, plan: StackPlan, k: int, mapping) -> float:
     """Global-buffer bytes the ``k``-th layer of a planned stack needs: the stack's resident data
     and the mapping's tiles of the data spaces that are not resident."""
-    layer = plan.tile_layers[k]
+    return plan.resident_bytes[k] + _own_glb_bytes(acc, plan.tile_layers[k], plan.onchip[k], mapping)
+
+
+def _own_glb_bytes(acc: Accelerator, layer: Layer, onchip, mapping) -> float:
     tiles, fills = glb_tiles(layer, acc, *mapping)
     need = buffer_need_bytes(acc, "glb", tiles, fills)
-    return plan.resident_bytes[k] + sum(v for x, v in need.items() if x not in plan.onchip[k])
+    return sum(v for x, v in need.items() if x not in onchip)
+
+
+def tile_layer_cost(acc: Accelerator, plan: StackPlan, k: int, mapping) -> tuple:
+    """``(Cost, own global-buffer bytes)`` of the ``k``-th tile layer of a planned stack under
+    ``mapping``: a function of the tile layer, its on-chip data spaces and DRAM scale only."""
+    layer, onchip = plan.tile_layers[k], plan.onchip[k]
+    c = evaluate_mapping(layer, acc, *mapping, onchip=onchip,
+                         dram_scale=plan.dram_scale[k] if plan.dram_scale else None)
+    return c, _own_glb_bytes(acc, layer, onchip, mapping)
 
 
 # ---- cost ----------------------------------------------------------------------------------
@@ -733,16 +745,17 @@ class StackCost:
                 **({"pools": self.pools} if self.pools else {})}
 
 
-def stack_cost(network: Network, plan: StackPlan, st: Stack, acc: Accelerator, mappings: list) -> StackCost:
+def stack_cost(network: Network, plan: StackPlan, st: Stack, acc: Accelerator, mappings: list,
+               layer_costs: list | None = None) -> StackCost:
     """Cost of stack ``st`` planned as ``plan`` with one mapping (temporal, spatial, order) per
-    tile layer. Raises ``ValueError`` when the stack does not fit the global buffer."""
+    tile layer. Raises ``ValueError`` when the stack does not fit the global buffer.
+    ``layer_costs``: per tile layer, ``(Cost, global-buffer bytes of the mapping's own tiles of
+    the data spaces not on chip)`` when the caller has them (``tile_layer_cost``)."""
     costs: list[Cost] = []
     peak = 0.0
     for k, m in enumerate(mappings):
-        need = stack_glb_bytes(acc, plan, k, m)
-        peak = max(peak, need)
-        c = evaluate_mapping(plan.tile_layers[k], acc, *m, onchip=plan.onchip[k],
-                             dram_scale=plan.dram_scale[k] if plan.dram_scale else None)
+        c, own = layer_costs[k] if layer_costs else tile_layer_cost(acc, plan, k, m)
+        peak = max(peak, plan.resident_bytes[k] + own)
         if not c.valid:
             raise ValueError(f"layer '{plan.tile_layers[k].name}': {c.reason}")
         costs.append(c)

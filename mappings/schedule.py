@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from accelerators.cost import COMPONENTS, evaluate_mapping
 from accelerators.schedule import (OVERLAP, Flow, Stack, StackCost, aux_onchip_cost, check_stack, flow,
-                                   fused_aux_onchip, plan_stack, pool_onchip_cost, stack_cost)
+                                   fused_aux_onchip, plan_stack, pool_onchip_cost, stack_cost,
+                                   tile_layer_cost)
 from accelerators.spec import Accelerator, load_accelerator
 from models.errors import MappingError, WorkloadError
 from models.layer import Layer
@@ -123,6 +124,11 @@ class StackMapper:
         self.key = dict(settings(optimizer, budget), seed=seed)
         self._flow: Flow | None = None
         self._memo: dict = {}
+        # a schedule search asks for the same tile shapes in many stacks: each mapping and each
+        # in-context choice is looked up once (the shape cache's key hashes the accelerator)
+        self._maps: dict = {}
+        self._in_context: dict = {}
+        self._tile_costs: dict = {}
 
     @property
     def flow(self) -> Flow:
@@ -133,12 +139,15 @@ class StackMapper:
     def mapping(self, layer: Layer, optimizer: str | None = None):
         """The shape cache's best mapping of ``layer`` (standalone: its data to and from DRAM)."""
         optimizer = optimizer or self.optimizer
-        key = self.key if optimizer == self.optimizer else dict(settings(optimizer, None), seed=self.seed)
-        res, _ = self.cache.get_or_compute(
-            layer, self.acc, self.objective, key,
-            lambda: optimize(layer, self.acc, optimizer=optimizer, objective=self.objective, seed=self.seed,
-                             budget=self.budget if optimizer == self.optimizer else None))
-        return res.mapping.to_arrays()
+        memo = (layer, optimizer)
+        if memo not in self._maps:
+            key = self.key if optimizer == self.optimizer else dict(settings(optimizer, None), seed=self.seed)
+            res, _ = self.cache.get_or_compute(
+                layer, self.acc, self.objective, key,
+                lambda: optimize(layer, self.acc, optimizer=optimizer, objective=self.objective, seed=self.seed,
+                                 budget=self.budget if optimizer == self.optimizer else None))
+            self._maps[memo] = res.mapping.to_arrays()
+        return self._maps[memo]
 
     def mapping_in(self, plan, k: int):
         """The mapping of a stack's ``k``-th tile layer. With data on chip, the mapper's
@@ -151,9 +160,24 @@ class StackMapper:
         scale = plan.dram_scale[k] if plan.dram_scale else None
         if not plan.onchip[k] and not scale or self.optimizer == "heuristic":
             return best
-        alt = self.mapping(layer, "heuristic")
-        cost = [evaluate_mapping(layer, self.acc, *m, onchip=plan.onchip[k], dram_scale=scale) for m in (best, alt)]
-        return alt if cost[1].valid and (not cost[0].valid or cost[1].edp < cost[0].edp) else best
+        memo = self._context_key(plan, k)
+        if memo not in self._in_context:
+            alt = self.mapping(layer, "heuristic")
+            cost = [evaluate_mapping(layer, self.acc, *m, onchip=plan.onchip[k], dram_scale=scale) for m in (best, alt)]
+            self._in_context[memo] = alt if cost[1].valid and (not cost[0].valid or cost[1].edp < cost[0].edp) else best
+        return self._in_context[memo]
+
+    def _tile_cost(self, plan, k: int, mapping) -> tuple:
+        """``tile_layer_cost`` of the mapping ``mapping_in`` chose, once per tile layer and context."""
+        memo = self._context_key(plan, k)
+        if memo not in self._tile_costs:
+            self._tile_costs[memo] = tile_layer_cost(self.acc, plan, k, mapping)
+        return self._tile_costs[memo]
+
+    @staticmethod
+    def _context_key(plan, k: int) -> tuple:
+        scale = plan.dram_scale[k] if plan.dram_scale else None
+        return plan.tile_layers[k], plan.onchip[k], tuple(sorted(scale.items())) if scale else None
 
     def cost(self, st: Stack) -> StackCost:
         """The stack's cost (weights kept on chip when that fits and is cheaper); ``ValueError``
@@ -171,7 +195,8 @@ class StackMapper:
             plan = plan_stack(self.network, fl, st, self.acc, keep) if fl else _single_plan(self.network, st)
             try:
                 maps = [self.mapping_in(plan, k) for k in range(len(plan.tile_layers))]
-                c = stack_cost(self.network, plan, st, self.acc, maps)
+                c = stack_cost(self.network, plan, st, self.acc, maps,
+                               [self._tile_cost(plan, k, m) for k, m in enumerate(maps)])
             except (ValueError, MappingError) as e:
                 err = e
                 continue
