@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from models.errors import WorkloadError
 from models.network import Network
 
-from .schedule import Flow, Stack, _live_elems, cache_elems, flow, stack_links, stack_problem, stack_windows
+from .schedule import Flow, Stack, cache_elems, flow, live_elems, stack_links, stack_problem, stack_windows
 
 ACT_BITS = 8
 WEIGHT_BITS = 8
@@ -126,8 +126,8 @@ def memory_profile(network: Network, stacks: list[Stack] | None = None, act_bits
                 read_in = [any(k in links[c] for c in range(k + 1, len(tl))) and a + k not in outs
                            for k in range(len(tl))]
                 moments = [t.input_elems * (k > 0 or src == -1) + t.output_elems * read_in[k]
-                           + _live_elems(links, tl, k, k + 1) for k, t in enumerate(tl)]
-                moments += [p.tile_input_elems(t) + t.output_elems + _live_elems(links, tl, k, k)
+                           + live_elems(links, tl, k, k + 1) for k, t in enumerate(tl)]
+                moments += [p.tile_input_elems(t) + t.output_elems + live_elems(links, tl, k, k)
                             for k, (p, t) in enumerate(zip(pools, tp)) if p]
             per_tile = max(moments)
             # skip tiles held (a crossed pool's output when it is a skip added in the stack)

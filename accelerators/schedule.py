@@ -29,7 +29,7 @@ Where data lives (``Stack residency``), for the layers ``a..b`` of a stack:
 Each layer's tile is mapped by the per-layer mapper and costed with ``evaluate_mapping`` with
 the on-chip data spaces (``onchip``); the stack must fit the global buffer: the resident
 tiles, held skip tiles, caches and weights, plus the mapping's own global-buffer tiles of the
-data spaces that still come from or go to DRAM (``stack_glb_bytes``). Tiles run one after the
+data spaces that still come from or go to DRAM (``tile_layer_cost``). Tiles run one after the
 other and the layers of a tile one after the other, so cycles add; loading resident weights
 is not overlapped. Tiles smaller than a layer's map count their halo rows and columns as data
 (interior tiles; the zero padding at the map's border is not discounted).
@@ -632,7 +632,7 @@ def plan_stack(network: Network, fl: Flow, st: Stack, acc: Accelerator, weights_
         if crossed:
             held += _pool_skips_held(fl, st, tl, acc, i)
         if links is not None:
-            held += _act_bytes(acc, _live_elems(links, tl, k, k + 1))
+            held += _act_bytes(acc, live_elems(links, tl, k, k + 1))
         onchip.append(frozenset(x for x in spaces if acc.glb.holds(x)))
         resident.append(fixed + held if tiles > 1 or len(layers) > 1 else 0.0)
     pool_bytes = [None] * len(layers)
@@ -646,7 +646,7 @@ def plan_stack(network: Network, fl: Flow, st: Stack, acc: Accelerator, weights_
                 if s < i and _skip_held(fl, st, s):
                     held += _act_bytes(acc, tl[j - a].output_elems)
         if links is not None:
-            held += _act_bytes(acc, _live_elems(links, tl, k, k))
+            held += _act_bytes(acc, live_elems(links, tl, k, k))
         pool_bytes[k] = fixed + held + _pool_skips_held(fl, st, tl, acc, i, before=True)
     scale = [None] * len(layers)
     if st.overlap == "cache" and tiles > 1:
@@ -660,7 +660,7 @@ def plan_stack(network: Network, fl: Flow, st: Stack, acc: Accelerator, weights_
     return StackPlan(tiles, tl, onchip, resident, weights_onchip, weight_bytes, scale, pools, tp, pool_bytes)
 
 
-def _live_elems(links: list, tl: list, k: int, after: int) -> int:
+def live_elems(links: list, tl: list, k: int, after: int) -> int:
     """Elements of the output tiles of layers before the ``k``-th of a stack that a layer from
     position ``after`` on reads and that the ``k``-th does not read whole: a branch's input, or
     a concatenation's first part, held while the other branch runs."""
@@ -688,25 +688,17 @@ def _pool_skips_held(fl: Flow, st: Stack, tl: list, acc: Accelerator, i: int, be
     return out
 
 
-def stack_glb_bytes(acc: Accelerator, plan: StackPlan, k: int, mapping) -> float:
-    """Global-buffer bytes the ``k``-th layer of a planned stack needs: the stack's resident data
-    and the mapping's tiles of the data spaces that are not resident."""
-    return plan.resident_bytes[k] + _own_glb_bytes(acc, plan.tile_layers[k], plan.onchip[k], mapping)
-
-
-def _own_glb_bytes(acc: Accelerator, layer: Layer, onchip, mapping) -> float:
-    tiles, fills = glb_tiles(layer, acc, *mapping)
-    need = buffer_need_bytes(acc, "glb", tiles, fills)
-    return sum(v for x, v in need.items() if x not in onchip)
-
-
 def tile_layer_cost(acc: Accelerator, plan: StackPlan, k: int, mapping) -> tuple:
     """``(Cost, own global-buffer bytes)`` of the ``k``-th tile layer of a planned stack under
-    ``mapping``: a function of the tile layer, its on-chip data spaces and DRAM scale only."""
+    ``mapping``: the own bytes are the mapping's global-buffer tiles of the data spaces that are
+    not resident (the layer needs ``plan.resident_bytes[k]`` more). A function of the tile layer,
+    its on-chip data spaces and DRAM scale only."""
     layer, onchip = plan.tile_layers[k], plan.onchip[k]
     c = evaluate_mapping(layer, acc, *mapping, onchip=onchip,
                          dram_scale=plan.dram_scale[k] if plan.dram_scale else None)
-    return c, _own_glb_bytes(acc, layer, onchip, mapping)
+    tiles, fills = glb_tiles(layer, acc, *mapping)
+    need = buffer_need_bytes(acc, "glb", tiles, fills)
+    return c, sum(v for x, v in need.items() if x not in onchip)
 
 
 # ---- cost ----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from accelerators.cost import COMPONENTS, evaluate_mapping
+from accelerators.cost import COMPONENTS
 from accelerators.schedule import (OVERLAP, Flow, Stack, StackCost, aux_onchip_cost, check_stack, flow,
                                    fused_aux_onchip, plan_stack, pool_onchip_cost, stack_cost,
                                    tile_layer_cost)
@@ -127,8 +127,7 @@ class StackMapper:
         # a schedule search asks for the same tile shapes in many stacks: each mapping and each
         # in-context choice is looked up once (the shape cache's key hashes the accelerator)
         self._maps: dict = {}
-        self._in_context: dict = {}
-        self._tile_costs: dict = {}
+        self._tiles: dict = {}
 
     @property
     def flow(self) -> Flow:
@@ -155,29 +154,22 @@ class StackMapper:
         mapper's mappings are costed with the layer's on-chip data and the lower EDP kept (the
         standalone optimum pays for DRAM traffic the stack does not have; on MobileNetV2 on
         Eyeriss the re-ranking lowers the fused EDP by a fifth)."""
-        layer = plan.tile_layers[k]
-        best = self.mapping(layer)
-        scale = plan.dram_scale[k] if plan.dram_scale else None
-        if not plan.onchip[k] and not scale or self.optimizer == "heuristic":
-            return best
-        memo = self._context_key(plan, k)
-        if memo not in self._in_context:
-            alt = self.mapping(layer, "heuristic")
-            cost = [evaluate_mapping(layer, self.acc, *m, onchip=plan.onchip[k], dram_scale=scale) for m in (best, alt)]
-            self._in_context[memo] = alt if cost[1].valid and (not cost[0].valid or cost[1].edp < cost[0].edp) else best
-        return self._in_context[memo]
+        return self._tile(plan, k)[0]
 
-    def _tile_cost(self, plan, k: int, mapping) -> tuple:
-        """``tile_layer_cost`` of the mapping ``mapping_in`` chose, once per tile layer and context."""
-        memo = self._context_key(plan, k)
-        if memo not in self._tile_costs:
-            self._tile_costs[memo] = tile_layer_cost(self.acc, plan, k, mapping)
-        return self._tile_costs[memo]
-
-    @staticmethod
-    def _context_key(plan, k: int) -> tuple:
+    def _tile(self, plan, k: int) -> tuple:
+        """``(mapping, tile_layer_cost)`` of a stack's ``k``-th tile layer (``mapping_in``), once
+        per tile layer and context: a schedule search meets the same ones in many stacks."""
         scale = plan.dram_scale[k] if plan.dram_scale else None
-        return plan.tile_layers[k], plan.onchip[k], tuple(sorted(scale.items())) if scale else None
+        memo = (plan.tile_layers[k], plan.onchip[k], tuple(sorted(scale.items())) if scale else None)
+        if memo not in self._tiles:
+            layer = plan.tile_layers[k]
+            best = (m := self.mapping(layer), tile_layer_cost(self.acc, plan, k, m))
+            if (plan.onchip[k] or scale) and self.optimizer != "heuristic":
+                alt = (m := self.mapping(layer, "heuristic"), tile_layer_cost(self.acc, plan, k, m))
+                if alt[1][0].valid and (not best[1][0].valid or alt[1][0].edp < best[1][0].edp):
+                    best = alt
+            self._tiles[memo] = best
+        return self._tiles[memo]
 
     def cost(self, st: Stack) -> StackCost:
         """The stack's cost (weights kept on chip when that fits and is cheaper); ``ValueError``
@@ -194,9 +186,8 @@ class StackMapper:
         for keep in ((False,) if single else (True, False)):
             plan = plan_stack(self.network, fl, st, self.acc, keep) if fl else _single_plan(self.network, st)
             try:
-                maps = [self.mapping_in(plan, k) for k in range(len(plan.tile_layers))]
-                c = stack_cost(self.network, plan, st, self.acc, maps,
-                               [self._tile_cost(plan, k, m) for k, m in enumerate(maps)])
+                tiles = [self._tile(plan, k) for k in range(len(plan.tile_layers))]
+                c = stack_cost(self.network, plan, st, self.acc, [t[0] for t in tiles], [t[1] for t in tiles])
             except (ValueError, MappingError) as e:
                 err = e
                 continue
